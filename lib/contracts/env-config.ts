@@ -1,0 +1,116 @@
+/**
+ * Per-environment configuration (cdk.json context `environments.<name>`), validated once at synth.
+ * The Lambda and the worker receive the parts they need as JSON in an environment variable and
+ * validate them again at cold start with the same schemas.
+ */
+import { z } from 'zod';
+import { InferenceSettingsSchema } from './settings';
+import { QuestionTextSchema } from './questions';
+import { ContractError, issuesOf } from './validate';
+
+/** GPU instance types the worker image supports (NVIDIA, CUDA 12), with GPU memory in GiB. */
+export const GPU_INSTANCE_TYPES: Record<string, { gpuMemoryGiB: number; gpus: number; vcpus: number; memoryGiB: number }> = {
+  'g4dn.xlarge': { gpuMemoryGiB: 16, gpus: 1, vcpus: 4, memoryGiB: 16 },
+  'g4dn.2xlarge': { gpuMemoryGiB: 16, gpus: 1, vcpus: 8, memoryGiB: 32 },
+  'g5.xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16 },
+  'g5.2xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32 },
+  'g5.4xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 16, memoryGiB: 64 },
+  'g6.xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16 },
+  'g6.2xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32 },
+  'g6e.xlarge': { gpuMemoryGiB: 48, gpus: 1, vcpus: 4, memoryGiB: 32 },
+  'g6e.2xlarge': { gpuMemoryGiB: 48, gpus: 1, vcpus: 8, memoryGiB: 64 },
+  'p4d.24xlarge': { gpuMemoryGiB: 40, gpus: 8, vcpus: 96, memoryGiB: 1152 },
+  'p5.48xlarge': { gpuMemoryGiB: 80, gpus: 8, vcpus: 192, memoryGiB: 2048 },
+};
+
+const S3UriSchema = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/prefix/');
+
+export const ExtractionConfigSchema = z.strictObject({
+  /** Frames sampled per video (a sidecar may override, up to 1024). */
+  frames: InferenceSettingsSchema.shape.frames,
+  /** Side of the square frame the model takes (LLaVA-OneVision's processor: 384). */
+  imageSize: z.int().min(14).max(2048).default(384),
+  format: z.enum(['jpeg', 'png']).default('jpeg'),
+  jpegQuality: z.int().min(50).max(100).default(95),
+  maxBytes: z.int().min(1).default(50 * 1024 ** 3),
+  maxDurationSeconds: z.number().positive().default(6 * 3600),
+  maxWidth: z.int().min(16).default(7680),
+  maxHeight: z.int().min(16).default(4320),
+});
+export type ExtractionConfig = z.infer<typeof ExtractionConfigSchema>;
+
+export const EnvironmentConfigSchema = z.strictObject({
+  account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').optional(),
+  gpu: z.strictObject({
+    instanceTypes: z
+      .array(z.enum(Object.keys(GPU_INSTANCE_TYPES) as [string, ...string[]]))
+      .min(1)
+      .default(['g5.xlarge']),
+    maxWorkers: z.int().min(1).max(100).default(2),
+    spot: z.boolean().default(false),
+    /** Jobs one worker runs at once (one per GPU). */
+    jobsPerWorker: z.int().min(1).max(8).default(1),
+  }),
+  extraction: ExtractionConfigSchema.default(() => ExtractionConfigSchema.parse({ frames: 64 })),
+  lambda: z
+    .strictObject({
+      reservedConcurrency: z.int().min(1).max(1000).default(10),
+      memoryMiB: z.int().min(512).max(10240).default(3008),
+      timeoutSeconds: z.int().min(60).max(900).default(900),
+      ephemeralStorageMiB: z.int().min(512).max(10240).default(4096),
+    })
+    .default({ reservedConcurrency: 10, memoryMiB: 3008, timeoutSeconds: 900, ephemeralStorageMiB: 4096 }),
+  inference: InferenceSettingsSchema.default(() => InferenceSettingsSchema.parse({})),
+  questions: z.array(QuestionTextSchema).min(1).max(64).default(['Describe this video in detail.']),
+  model: z.strictObject({
+    /** Where the converted model package lives; the workers (only) may read it. */
+    artifactUri: S3UriSchema,
+    id: z.string().min(1).default('llava-onevision-qwen2-7b-ov'),
+  }),
+  retention: z
+    .strictObject({
+      removalPolicy: z.enum(['destroy', 'retain']).default('retain'),
+      logRetentionDays: z.union([z.literal(1), z.literal(3), z.literal(5), z.literal(7), z.literal(14), z.literal(30), z.literal(60), z.literal(90), z.literal(180), z.literal(365), z.literal(731), z.literal(1827), z.literal(3653)]).default(30),
+      frameExpiryDays: z.int().min(1).max(3650).default(30),
+    })
+    .default({ removalPolicy: 'retain', logRetentionDays: 30, frameExpiryDays: 30 }),
+  queue: z
+    .strictObject({
+      /** Visibility timeout; the worker's heartbeat extends it while a job runs. */
+      visibilityTimeoutSeconds: z.int().min(30).max(43200).default(300),
+      maxReceiveCount: z.int().min(1).max(10).default(3),
+      oldestMessageAlarmSeconds: z.int().min(60).default(3600),
+    })
+    .default({ visibilityTimeoutSeconds: 300, maxReceiveCount: 3, oldestMessageAlarmSeconds: 3600 }),
+});
+export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
+export type EnvironmentConfigInput = z.input<typeof EnvironmentConfigSchema>;
+
+/**
+ * Picks and validates one environment from the cdk.json `environments` context.
+ * Errors name the environment, the key, and what is allowed.
+ */
+export function resolveEnvironment(environments: unknown, name: string | undefined): EnvironmentConfig {
+  if (environments === undefined || environments === null || typeof environments !== 'object' || Array.isArray(environments)) {
+    throw new ContractError('configuration', [{ path: 'environments', message: 'missing: cdk.json context must hold an "environments" object' }]);
+  }
+  const names = Object.keys(environments);
+  if (!name) {
+    throw new ContractError('configuration', [{ path: 'env', message: `no environment chosen: pass -c env=NAME, one of ${names.join(', ')}` }]);
+  }
+  if (!Object.prototype.hasOwnProperty.call(environments, name)) {
+    throw new ContractError('configuration', [{ path: 'env', message: `unknown environment "${name}": allowed are ${names.join(', ')}` }]);
+  }
+  const result = EnvironmentConfigSchema.safeParse((environments as Record<string, unknown>)[name]);
+  if (!result.success) throw new ContractError('configuration', issuesOf(result.error, `environments.${name}`));
+  return result.data;
+}
+
+/** What the extraction Lambda needs at run time (passed as JSON in LONGSIGHT_EXTRACT_CONFIG). */
+export const ExtractRuntimeConfigSchema = z.strictObject({
+  extraction: ExtractionConfigSchema,
+  inference: InferenceSettingsSchema,
+  questions: z.array(QuestionTextSchema).min(1).max(64),
+});
+export type ExtractRuntimeConfig = z.infer<typeof ExtractRuntimeConfigSchema>;

@@ -1,0 +1,97 @@
+/**
+ * DynamoDB items. Two tables:
+ *  - jobs:    pk `jobId`; GSI `byStatus` (status, updatedAt) lists jobs by status;
+ *             GSI `byVideo` (videoUri, createdAt) finds a video's jobs.
+ *  - answers: pk `jobId`, sk `questionId`: one Query returns a job's answers;
+ *             GSI `byVideo` (videoUri, answeredAt) returns every answer about one video in one Query.
+ */
+import { z } from 'zod';
+import { JOB_ID_PATTERN } from './job-id';
+import { QuestionSchema } from './questions';
+import { InferenceSettingsSchema, PoolingScheduleSchema } from './settings';
+import { VideoRefSchema } from './job-message';
+
+export const JOBS_TABLE_KEYS = {
+  partitionKey: 'jobId',
+  byStatus: { indexName: 'byStatus', partitionKey: 'status', sortKey: 'updatedAt' },
+  byVideo: { indexName: 'byVideo', partitionKey: 'videoUri', sortKey: 'createdAt' },
+} as const;
+
+export const ANSWERS_TABLE_KEYS = {
+  partitionKey: 'jobId',
+  sortKey: 'questionId',
+  byVideo: { indexName: 'byVideo', partitionKey: 'videoUri', sortKey: 'answeredAt' },
+} as const;
+
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'DONE', 'FAILED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** A finished job is never overwritten by a retried or duplicated delivery. */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['DONE', 'FAILED'];
+
+const ms = z.number().min(0);
+export const TimingsSchema = z.strictObject({
+  extractMs: ms.optional(),
+  queueWaitMs: ms.optional(),
+  frameLoadMs: ms.optional(),
+  visionMs: ms.optional(),
+  prefillMs: ms.optional(),
+  decodeMs: ms.optional(),
+  totalMs: ms.optional(),
+});
+export type Timings = z.infer<typeof TimingsSchema>;
+
+export const JobItemSchema = z.strictObject({
+  jobId: z.string().regex(JOB_ID_PATTERN),
+  videoUri: z.string().startsWith('s3://'),
+  video: VideoRefSchema,
+  status: z.enum(JOB_STATUSES),
+  /** Why a job FAILED, in words a person understands. */
+  reason: z.string().max(2000).optional(),
+  /** Deliveries the worker has started (1 on the first run). */
+  attempts: z.int().min(0),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  frames: z
+    .strictObject({
+      count: z.int().min(0),
+      manifestKey: z.string(),
+      durationSeconds: z.number().min(0).optional(),
+    })
+    .optional(),
+  questions: z.array(QuestionSchema),
+  settings: InferenceSettingsSchema,
+  timings: TimingsSchema.default({}),
+  tokens: z
+    .strictObject({
+      visual: z.int().min(0),
+      prompt: z.int().min(0),
+      generated: z.int().min(0),
+    })
+    .optional(),
+  /** s = L_test / L_v as applied to RoPE (1 when unchanged). */
+  ropeScale: z.number().positive().optional(),
+  ropeMode: z.string().optional(),
+  poolingUsed: PoolingScheduleSchema.optional(),
+  framesUsed: z.int().min(1).optional(),
+  /** Set when the worker retried with the fallback settings, with what it ran out of. */
+  fallback: z.string().optional(),
+  modelId: z.string().optional(),
+  workerId: z.string().optional(),
+  /** Token of the delivery that owns the RUNNING job: conditional writes check it. */
+  runToken: z.string().optional(),
+});
+export type JobItem = z.infer<typeof JobItemSchema>;
+
+export const AnswerItemSchema = z.strictObject({
+  jobId: z.string().regex(JOB_ID_PATTERN),
+  questionId: QuestionSchema.shape.id,
+  videoUri: z.string().startsWith('s3://'),
+  question: z.string(),
+  answer: z.string(),
+  tokens: z.strictObject({ prompt: z.int().min(0), generated: z.int().min(0) }),
+  latencyMs: ms,
+  answeredAt: z.iso.datetime(),
+  modelId: z.string(),
+  runToken: z.string().optional(),
+});
+export type AnswerItem = z.infer<typeof AnswerItemSchema>;

@@ -1,0 +1,79 @@
+/** The SQS job message: versioned JSON, validated on send and on receive. */
+import { z } from 'zod';
+import { JOB_ID_PATTERN } from './job-id';
+import { QuestionSchema } from './questions';
+import { InferenceSettingsSchema } from './settings';
+import { parseOrThrow } from './validate';
+
+export const JOB_MESSAGE_SCHEMA_VERSION = 1;
+
+export const VideoRefSchema = z.strictObject({
+  bucket: z.string().min(3).max(63),
+  key: z.string().min(1).max(1024),
+  versionId: z.string().min(1).optional(),
+  etag: z.string().min(1).optional(),
+  sizeBytes: z.int().min(0).optional(),
+});
+export type VideoRef = z.infer<typeof VideoRefSchema>;
+
+export const FrameRefSchema = z.strictObject({
+  index: z.int().min(0),
+  /** Presentation time of the decoded frame, seconds from the start. */
+  timestamp: z.number().min(0),
+  key: z.string().min(1),
+});
+
+export const FramesRefSchema = z.strictObject({
+  bucket: z.string().min(3).max(63),
+  prefix: z.string().min(1),
+  manifestKey: z.string().min(1),
+  count: z.int().min(1),
+  width: z.int().min(1),
+  height: z.int().min(1),
+  format: z.enum(['jpeg', 'png']),
+  /** Sampled timestamps, seconds, in frame order. */
+  timestamps: z.array(z.number().min(0)).min(1),
+});
+export type FramesRef = z.infer<typeof FramesRefSchema>;
+
+/** The manifest written next to the frames: what the worker loads. */
+export const FrameManifestSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  jobId: z.string().regex(JOB_ID_PATTERN),
+  video: VideoRefSchema,
+  durationSeconds: z.number().positive(),
+  width: z.int().min(1),
+  height: z.int().min(1),
+  format: z.enum(['jpeg', 'png']),
+  frames: z.array(FrameRefSchema).min(1),
+});
+export type FrameManifest = z.infer<typeof FrameManifestSchema>;
+
+export const JobMessageSchema = z.strictObject({
+  schemaVersion: z.literal(JOB_MESSAGE_SCHEMA_VERSION),
+  jobId: z.string().regex(JOB_ID_PATTERN, 'jobId must look like j-<32 hex>'),
+  video: VideoRefSchema,
+  frames: FramesRefSchema,
+  questions: z.array(QuestionSchema).min(1).max(64),
+  settings: InferenceSettingsSchema,
+  enqueuedAt: z.iso.datetime(),
+  /** Set when the message re-asks questions of an already-extracted video (`longsight ask`). */
+  kind: z.enum(['extracted', 'ask']).default('extracted'),
+});
+export type JobMessage = z.infer<typeof JobMessageSchema>;
+export type JobMessageInput = z.input<typeof JobMessageSchema>;
+
+/** Parses an SQS body (string) into a job message, or throws a ContractError naming the bad field. */
+export function parseJobMessage(body: string): JobMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (e) {
+    throw new Error(`invalid job message: body is not JSON (${(e as Error).message})`);
+  }
+  return parseOrThrow(JobMessageSchema, json, 'job message');
+}
+
+export function serializeJobMessage(msg: JobMessageInput): string {
+  return JSON.stringify(parseOrThrow(JobMessageSchema, msg, 'job message'));
+}

@@ -1,0 +1,59 @@
+/** Questions: text rules, stable ids, and the per-video sidecar `<stem>.questions.json`. */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { MAX_FRAMES, PoolingScheduleSchema, RopeExtensionSchema } from './settings';
+
+export const MAX_QUESTION_CHARS = 2000;
+export const MAX_QUESTIONS = 64;
+
+export const QuestionTextSchema = z
+  .string()
+  .transform((s) => s.replace(/\s+/g, ' ').trim())
+  .pipe(
+    z
+      .string()
+      .min(1, 'question is empty')
+      .max(MAX_QUESTION_CHARS, `question is longer than ${MAX_QUESTION_CHARS} characters`)
+      // Control characters would be tokenised as noise and break logs.
+      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'question contains control characters'),
+  );
+
+export const QuestionSchema = z.strictObject({
+  id: z.string().regex(/^q-[0-9a-f]{12}$/, 'question id must look like q-<12 hex>'),
+  text: QuestionTextSchema,
+});
+export type Question = z.infer<typeof QuestionSchema>;
+
+/** A question's id is a hash of its normalised text, so the same question has the same id in every job. */
+export function questionId(text: string): string {
+  const normal = QuestionTextSchema.parse(text);
+  return `q-${createHash('sha256').update(normal).digest('hex').slice(0, 12)}`;
+}
+
+/** Defaults first, then the sidecar's, each once (by normalised text), in order. */
+export function mergeQuestions(...lists: readonly string[][]): Question[] {
+  const seen = new Set<string>();
+  const out: Question[] = [];
+  for (const list of lists) {
+    for (const raw of list) {
+      const text = QuestionTextSchema.parse(raw);
+      const id = questionId(text);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push({ id, text });
+    }
+  }
+  if (out.length > MAX_QUESTIONS) throw new Error(`too many questions: ${out.length} (at most ${MAX_QUESTIONS})`);
+  return out;
+}
+
+/** The optional sidecar uploaded next to a video: extra questions and per-video overrides. */
+export const SidecarSchema = z.strictObject({
+  questions: z.array(QuestionTextSchema).max(MAX_QUESTIONS).default([]),
+  frames: z.int().min(1).max(MAX_FRAMES).optional(),
+  /** Per-video overrides of the environment's inference settings. */
+  pooling: PoolingScheduleSchema.optional(),
+  rope: RopeExtensionSchema.optional(),
+  maxNewTokens: z.int().min(1).max(8192).optional(),
+});
+export type Sidecar = z.infer<typeof SidecarSchema>;
