@@ -11,3 +11,4 @@ export * from './s3-layout';
 export * from './job-message';
 export * from './items';
 export * from './env-config';
+export * from './runtime-env';
