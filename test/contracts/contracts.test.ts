@@ -1,0 +1,203 @@
+/** The contracts module: valid examples pass, invalid ones fail with an error that names the field. */
+import {
+  ContractError,
+  DEFAULT_SETTINGS,
+  InferenceSettingsSchema,
+  JobItemSchema,
+  AnswerItemSchema,
+  PAPER_POOLING,
+  SidecarSchema,
+  frameKey,
+  isUnderFrames,
+  isVideoKey,
+  jobIdFor,
+  manifestKey,
+  mergeQuestions,
+  parseJobMessage,
+  parseOrThrow,
+  questionId,
+  serializeJobMessage,
+  sidecarKeyFor,
+  suffixCaseVariants,
+  resolveEnvironment,
+  type JobMessageInput,
+} from '../../lib/contracts';
+
+const jobId = jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' });
+
+function validMessage(): JobMessageInput {
+  return {
+    schemaVersion: 1,
+    jobId,
+    video: { bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' },
+    frames: {
+      bucket: 'videos',
+      prefix: `frames/${jobId}/`,
+      manifestKey: manifestKey(jobId),
+      count: 2,
+      width: 384,
+      height: 384,
+      format: 'jpeg',
+      timestamps: [0.5, 1.5],
+    },
+    questions: mergeQuestions(['What happens?']),
+    settings: DEFAULT_SETTINGS,
+    enqueuedAt: new Date(0).toISOString(),
+  };
+}
+
+function errorOf(fn: () => unknown): ContractError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ContractError) return e;
+    throw e;
+  }
+  throw new Error('expected a ContractError');
+}
+
+describe('job id', () => {
+  it('is deterministic in bucket, key and version', () => {
+    expect(jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' })).toBe(jobId);
+    expect(jobId).toMatch(/^j-[0-9a-f]{32}$/);
+  });
+  it('changes with a new version, another key or another bucket', () => {
+    const ids = new Set([
+      jobId,
+      jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v2' }),
+      jobIdFor({ bucket: 'videos', key: 'a/c.mp4', versionId: 'v1' }),
+      jobIdFor({ bucket: 'other', key: 'a/b.mp4', versionId: 'v1' }),
+    ]);
+    expect(ids.size).toBe(4);
+  });
+  it('falls back to the ETag on unversioned buckets, ignoring quotes', () => {
+    const a = jobIdFor({ bucket: 'v', key: 'k.mp4', versionId: 'null', etag: '"abc"' });
+    expect(a).toBe(jobIdFor({ bucket: 'v', key: 'k.mp4', etag: 'abc' }));
+    expect(() => jobIdFor({ bucket: 'v', key: 'k.mp4' })).toThrow(/neither versionId nor etag/);
+  });
+});
+
+describe('S3 layout', () => {
+  it('puts frames and the manifest under frames/<jobId>/ with fixed per-index keys', () => {
+    expect(manifestKey(jobId)).toBe(`frames/${jobId}/manifest.json`);
+    expect(frameKey(jobId, 7, 'jpg')).toBe(`frames/${jobId}/frame-00007.jpg`);
+    expect(isUnderFrames(frameKey(jobId, 0, 'png'))).toBe(true);
+  });
+  it('recognises video suffixes in any case and derives the sidecar key', () => {
+    expect(isVideoKey('x/Clip.MP4')).toBe(true);
+    expect(isVideoKey('x/clip.WebM')).toBe(true);
+    expect(isVideoKey('x/clip.questions.json')).toBe(false);
+    expect(isVideoKey('x/clip.mp3')).toBe(false);
+    expect(sidecarKeyFor('talks/a talk.mov')).toBe('talks/a talk.questions.json');
+    expect(sidecarKeyFor('noext')).toBe('noext.questions.json');
+    const variants = suffixCaseVariants();
+    expect(variants).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.Mp4', '.webm', '.WEBM', '.m4v']));
+  });
+});
+
+describe('questions', () => {
+  it('normalises whitespace, deduplicates and gives stable ids', () => {
+    const qs = mergeQuestions(['What  happens?', 'Who is there?'], ['What happens? ', 'New one']);
+    expect(qs.map((q) => q.text)).toEqual(['What happens?', 'Who is there?', 'New one']);
+    expect(qs[0].id).toBe(questionId('What happens?'));
+    expect(qs[0].id).toMatch(/^q-[0-9a-f]{12}$/);
+  });
+  it('rejects empty, overlong and control-character questions', () => {
+    expect(() => mergeQuestions([' '])).toThrow(/question is empty/);
+    expect(() => mergeQuestions(['x'.repeat(2001)])).toThrow(/longer than 2000/);
+    expect(() => mergeQuestions(['a\u0007b'])).toThrow(/control characters/);
+  });
+  it('validates a sidecar and names the bad field', () => {
+    expect(parseOrThrow(SidecarSchema, { questions: ['Q?'], frames: 128 }, 'sidecar').frames).toBe(128);
+    const e = errorOf(() => parseOrThrow(SidecarSchema, { questions: ['ok'], frames: 5000 }, 'sidecar'));
+    expect(e.message).toMatch(/frames: Too big/);
+    expect(errorOf(() => parseOrThrow(SidecarSchema, { question: [] }, 'sidecar')).message).toMatch(/question: unknown key "question"/);
+  });
+});
+
+describe('inference settings', () => {
+  it('defaults to the paper: 64 frames, K=4 s_h=2 s_l=8, visual-yarn with L_v=6272, alpha 1, beta 32, no temperature', () => {
+    expect(DEFAULT_SETTINGS.frames).toBe(64);
+    expect(DEFAULT_SETTINGS.pooling).toEqual(PAPER_POOLING);
+    expect(DEFAULT_SETTINGS.rope).toMatchObject({ mode: 'visual-yarn', visualContextWindow: 6272, alpha: 1, beta: 32, attentionTemperature: false, ramp: 'ratio' });
+    expect(DEFAULT_SETTINGS.sampling.temperature).toBe(0);
+  });
+  it('names the bad field', () => {
+    const e = errorOf(() => parseOrThrow(InferenceSettingsSchema, { pooling: { groupSize: 0, strideHigh: 2, strideLow: 8 } }, 'settings'));
+    expect(e.issues[0].path).toBe('pooling.groupSize');
+    const e2 = errorOf(() => parseOrThrow(InferenceSettingsSchema, { rope: { alpha: 40, beta: 32 } }, 'settings'));
+    expect(e2.message).toMatch(/rope.beta: beta must be greater than alpha/);
+    const e3 = errorOf(() => parseOrThrow(InferenceSettingsSchema, { rope: { mode: 'ntk' } }, 'settings'));
+    expect(e3.message).toMatch(/rope.mode/);
+  });
+});
+
+describe('SQS job message', () => {
+  it('round-trips through serialize/parse with schemaVersion 1', () => {
+    const body = serializeJobMessage(validMessage());
+    const msg = parseJobMessage(body);
+    expect(msg.schemaVersion).toBe(1);
+    expect(msg.kind).toBe('extracted');
+    expect(msg.frames.timestamps).toEqual([0.5, 1.5]);
+  });
+  it('rejects a body that is not JSON, a wrong version, and a bad field by name', () => {
+    expect(() => parseJobMessage('{nope')).toThrow(/not JSON/);
+    expect(() => parseJobMessage(JSON.stringify({ ...validMessage(), schemaVersion: 2 }))).toThrow(/schemaVersion/);
+    const bad = validMessage();
+    bad.frames.timestamps = [];
+    expect(() => parseJobMessage(JSON.stringify(bad))).toThrow(/frames\.timestamps/);
+    expect(() => parseJobMessage(JSON.stringify({ ...validMessage(), jobId: 'x' }))).toThrow(/jobId must look like/);
+  });
+});
+
+describe('DynamoDB items', () => {
+  const now = new Date(0).toISOString();
+  it('accepts a job item and an answer item and rejects bad statuses', () => {
+    const job = {
+      jobId,
+      videoUri: 's3://videos/a/b.mp4',
+      video: { bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' },
+      status: 'QUEUED',
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+      questions: mergeQuestions(['Q?']),
+      settings: DEFAULT_SETTINGS,
+    };
+    expect(JobItemSchema.parse(job).timings).toEqual({});
+    expect(() => parseOrThrow(JobItemSchema, { ...job, status: 'DONEISH' }, 'job item')).toThrow(/status/);
+    const answer = {
+      jobId,
+      questionId: questionId('Q?'),
+      videoUri: 's3://videos/a/b.mp4',
+      question: 'Q?',
+      answer: 'A.',
+      tokens: { prompt: 10, generated: 2 },
+      latencyMs: 5,
+      answeredAt: now,
+      modelId: 'tiny',
+    };
+    expect(AnswerItemSchema.parse(answer).answer).toBe('A.');
+    expect(() => parseOrThrow(AnswerItemSchema, { ...answer, latencyMs: -1 }, 'answer item')).toThrow(/latencyMs/);
+  });
+});
+
+describe('environment configuration', () => {
+  const base = { gpu: {}, model: { artifactUri: 's3://models-bucket/llava/' } };
+  it('fills defaults', () => {
+    const env = resolveEnvironment({ dev: base }, 'dev');
+    expect(env.gpu.instanceTypes).toEqual(['g5.xlarge']);
+    expect(env.queue.maxReceiveCount).toBe(3);
+    expect(env.extraction.frames).toBe(64);
+  });
+  it('names an unknown environment and the allowed ones', () => {
+    expect(() => resolveEnvironment({ dev: base, prod: base }, 'staging')).toThrow(/unknown environment "staging": allowed are dev, prod/);
+    expect(() => resolveEnvironment({ dev: base }, undefined)).toThrow(/pass -c env=NAME/);
+  });
+  it('names the key and what is allowed for a bad value', () => {
+    expect(() => resolveEnvironment({ prod: { ...base, gpu: { maxWorkers: 0 } } }, 'prod')).toThrow(/environments\.prod\.gpu\.maxWorkers: Too small: expected number to be >=1/);
+    expect(() => resolveEnvironment({ prod: { ...base, gpu: { instanceTypes: ['t3.micro'] } } }, 'prod')).toThrow(/environments\.prod\.gpu\.instanceTypes\[0\]: Invalid option: expected one of "g4dn.xlarge"/);
+    expect(() => resolveEnvironment({ prod: { ...base, model: { artifactUri: 'http://x' } } }, 'prod')).toThrow(/environments\.prod\.model\.artifactUri: must be an S3 URI/);
+    expect(() => resolveEnvironment({ prod: { ...base, gpuz: {} } }, 'prod')).toThrow(/environments\.prod\.gpuz: unknown key "gpuz"/);
+  });
+});
