@@ -1,4 +1,274 @@
-// Placeholder: the frame-extraction handler is being written (issue 3).
-export async function handler(): Promise<void> {
-  throw new Error('not implemented yet');
+/**
+ * The frame-extraction Lambda. For each S3 ObjectCreated record: probe the video through a
+ * presigned URL, sample N frames uniformly (LLaVA-OneVision's rule), decode and resize them with
+ * ffmpeg, write frames + manifest under frames/<jobId>/, then the job item (QUEUED) and one job
+ * message. Idempotent per (bucket, key, version); see job-writer.ts for the order of the writes.
+ *
+ * `handler` is what Lambda invokes (configuration from the environment, parsed once per cold
+ * start). `createExtractHandler(deps)` is the same handler with explicit clients and configuration,
+ * for the local pipeline and the tests.
+ */
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
+import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
+import { jobIdFor, videoUri } from '../../lib/contracts/job-id';
+import type { VideoRef } from '../../lib/contracts/job-message';
+import { ENV } from '../../lib/contracts/runtime-env';
+import { parseOrThrow } from '../../lib/contracts/validate';
+import { createLogger, type Logger } from '../../lib/log';
+import { resolveBinaries, type MediaBinaries } from './binaries';
+import { checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeFailure } from './failure-reasons';
+import { sniff, SNIFF_BYTES } from './file-signature';
+import { decodeAllFrames, extractFrames, isTransientFfmpegError, TransientMediaError } from './frame-extractor';
+import { dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
+import { storeFrames } from './frame-store';
+import { buildJobMessage, createJobStore, LeaseLostError } from './job-writer';
+import { planJob } from './job-settings';
+import { ProbeFailure, probeVideo } from './probe';
+import { parseS3Event, skipReason, type S3ObjectEvent } from './s3-event';
+import { loadSidecar } from './sidecar';
+
+export interface ExtractHandlerDeps {
+  clients: Pick<AwsClients, 's3' | 'sqs' | 'ddb'>;
+  config: ExtractRuntimeConfig;
+  jobsTable: string;
+  queueUrl: string;
+  /** Default: FFMPEG_PATH / FFPROBE_PATH, else the npm-shipped binaries. */
+  binaries?: MediaBinaries;
+  logger?: Logger;
+  /** ffmpeg processes at once (default: the CPU count). */
+  concurrency?: number;
+  /** Lifetime of the presigned URL ffmpeg reads through (default 1 hour, beyond the Lambda maximum of 15 minutes). */
+  presignExpiresSeconds?: number;
+  /** Extraction lease when the invocation has no deadline of its own (no Lambda context). Default 15 minutes. */
+  leaseMs?: number;
+  now?: () => Date;
+  onProgress?: (key: string, done: number, total: number) => void;
+}
+
+/** The part of the Lambda context the handler uses. */
+export interface InvocationContext {
+  awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+export type ObjectOutcome =
+  | { outcome: 'queued'; bucket: string; key: string; jobId: string; frames: number; messageId?: string }
+  | { outcome: 'failed'; bucket: string; key: string; jobId: string; reason: string }
+  /** The job exists already (a duplicated event): nothing was written. */
+  | { outcome: 'duplicate'; bucket: string; key: string; jobId: string; status: string }
+  /** Another invocation holds the job (a concurrent duplicate): nothing was written. */
+  | { outcome: 'in-progress'; bucket: string; key: string; jobId: string }
+  | { outcome: 'ignored'; bucket: string; key: string; why: string };
+
+export interface ExtractSummary {
+  results: ObjectOutcome[];
+}
+
+export type ExtractHandler = (event: unknown, context?: InvocationContext) => Promise<ExtractSummary>;
+
+function httpStatus(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
+  const log = deps.logger ?? createLogger({ component: 'extract-frames' });
+  const { s3 } = deps.clients;
+  const store = createJobStore({ ddb: deps.clients.ddb, sqs: deps.clients.sqs, jobsTable: deps.jobsTable, queueUrl: deps.queueUrl, now: deps.now });
+  const now = deps.now ?? (() => new Date());
+  const ex = deps.config.extraction;
+
+  async function processObject(obj: S3ObjectEvent, context: InvocationContext | undefined): Promise<ObjectOutcome> {
+    const base = { bucket: obj.bucket, key: obj.key };
+    const skip = skipReason(obj.key);
+    if (skip) {
+      log.info('ignored object', { ...base, why: skip });
+      return { outcome: 'ignored', ...base, why: skip };
+    }
+
+    // The object as it is now: gone or overwritten since the event means a later event owns it.
+    let head;
+    try {
+      head = await s3.send(new HeadObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId }));
+    } catch (e) {
+      if (httpStatus(e) === 404 || (e as Error).name === 'NotFound' || (e as Error).name === 'NoSuchVersion') {
+        log.warn('ignored object: no longer exists', base);
+        return { outcome: 'ignored', ...base, why: 'the object no longer exists' };
+      }
+      throw e;
+    }
+    const headEtag = head.ETag?.replace(/"/g, '');
+    if (!obj.versionId && obj.etag && headEtag && headEtag !== obj.etag) {
+      log.info('ignored object: overwritten since the event', { ...base, eventEtag: obj.etag, currentEtag: headEtag });
+      return { outcome: 'ignored', ...base, why: 'the object was overwritten since this event (its own event follows)' };
+    }
+    const sizeBytes = head.ContentLength ?? obj.size ?? 0;
+    const video: VideoRef = {
+      bucket: obj.bucket,
+      key: obj.key,
+      ...(obj.versionId ? { versionId: obj.versionId } : {}),
+      ...(obj.etag || headEtag ? { etag: obj.etag ?? headEtag } : {}),
+      sizeBytes,
+    };
+    const jobId = jobIdFor(video);
+    const uri = videoUri(obj.bucket, obj.key);
+    const jlog = log.child({ jobId, ...base, versionId: obj.versionId });
+
+    const defaults = planJob(deps.config);
+    const leaseMs = context?.getRemainingTimeInMillis?.() ?? deps.leaseMs ?? 15 * 60_000;
+    const claim = await store.claim({ jobId, videoUri: uri, video, questions: defaults.questions, settings: defaults.settings, leaseMs });
+    if (!claim.claimed) {
+      const prior = claim.existing;
+      if (prior && prior.status === 'QUEUED' && !prior.enqueuedAt && prior.leaseHeld) {
+        jlog.info('job is being extracted by another invocation: nothing to do');
+        return { outcome: 'in-progress', ...base, jobId };
+      }
+      jlog.info('duplicate event: job exists', { status: prior?.status, enqueuedAt: prior?.enqueuedAt });
+      return { outcome: 'duplicate', ...base, jobId, status: prior?.status ?? 'unknown' };
+    }
+    const token = claim.token;
+    const started = Date.now();
+    try {
+      return await extractAndEnqueue();
+    } catch (e) {
+      if (e instanceof PermanentInputError) {
+        jlog.warn('job failed: input cannot be processed', { reason: e.reason });
+        await store.fail(jobId, token, e.reason, { extractMs: Date.now() - started });
+        return { outcome: 'failed', ...base, jobId, reason: e.reason };
+      }
+      if (e instanceof LeaseLostError) {
+        jlog.warn('lease lost: another attempt owns the job', { error: e.message });
+        return { outcome: 'in-progress', ...base, jobId };
+      }
+      // Transient: give the job back so Lambda's retry can take it at once, then fail the invocation.
+      await store.release(jobId, token).catch((re) => jlog.error('could not release the lease', { error: re }));
+      throw e;
+    }
+
+    async function extractAndEnqueue(): Promise<ObjectOutcome> {
+      checkSize(sizeBytes, ex);
+      const { key: sidecarKey, sidecar } = await loadSidecar(s3, obj.bucket, obj.key);
+      const plan = sidecar ? planJob(deps.config, sidecar, sidecarKey) : defaults;
+
+      const get = new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId });
+      const head0 = await s3.send(new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
+      const headBytes = Buffer.from(await head0.Body!.transformToByteArray());
+      const signature = sniff(headBytes);
+      checkSignature(signature);
+
+      const url = await getSignedUrl(s3, get, { expiresIn: deps.presignExpiresSeconds ?? 3600 });
+      const binaries = deps.binaries ?? resolveBinaries();
+      let probe;
+      try {
+        probe = await probeVideo(binaries.ffprobe, url);
+      } catch (e) {
+        if (e instanceof ProbeFailure) {
+          if (e.timedOut || isTransientFfmpegError(e.stderr)) throw new TransientMediaError(e.message);
+          throw new PermanentInputError(reasonForProbeFailure(e.stderr, signature, headBytes));
+        }
+        throw e;
+      }
+      const { durationSeconds } = checkProbe(probe, ex, signature);
+      const v = probe.video!;
+      const request = { ffmpeg: binaries.ffmpeg, input: url, streamIndex: v.index, rotation: v.rotation, size: ex.imageSize, format: ex.format, jpegQuality: ex.jpegQuality };
+      // No more frames than requested: decode them all in one pass (each exactly once, real
+      // timestamps even at a variable frame rate). Otherwise: one seek per sampled frame.
+      const decodeAll = v.frameCount !== undefined && v.frameCount <= plan.frames;
+      jlog.info('extracting frames', { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, durationSeconds, frameCount: v.frameCount, requested: plan.frames, mode: decodeAll ? 'decode-all' : 'seek' });
+      const extracted = decodeAll
+        ? await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices })
+        : await extractFrames({
+            ...request,
+            samples: planSamples({ durationSeconds, frameCount: v.frameCount, frameRate: v.frameRate }, plan.frames),
+            concurrency: deps.concurrency,
+            onProgress: deps.onProgress && ((d, t) => deps.onProgress!(obj.key, d, t)),
+          });
+      const frames = dropDuplicateFrames(extracted.frames);
+      if (frames.length === 0) throw new PermanentInputError(reasonForNoFrames(extracted.missing[0]?.why ?? '', v.codec));
+      if (extracted.missing.length) jlog.warn('some sampled frames could not be decoded', { missing: extracted.missing.length, first: extracted.missing[0] });
+      if (frames.length < extracted.frames.length) jlog.info('samples that decoded to the same frame were dropped', { dropped: extracted.frames.length - frames.length });
+
+      const stored = await storeFrames(s3, { bucket: obj.bucket, jobId, video, durationSeconds, size: ex.imageSize, format: ex.format, frames });
+      if (stored.removed.length) jlog.info('removed leftovers of an earlier attempt', { removed: stored.removed.length });
+
+      const settings = { ...plan.settings, frames: frames.length };
+      const extractMs = Date.now() - started;
+      await store.ready(jobId, token, {
+        frames: { count: frames.length, manifestKey: stored.manifestKey, durationSeconds },
+        questions: plan.questions,
+        settings,
+        timings: { extractMs },
+      });
+      const messageId = await store.send(
+        buildJobMessage({
+          jobId,
+          video,
+          frames: {
+            bucket: obj.bucket,
+            prefix: stored.prefix,
+            manifestKey: stored.manifestKey,
+            count: frames.length,
+            width: ex.imageSize,
+            height: ex.imageSize,
+            format: ex.format,
+            timestamps: stored.manifest.frames.map((f) => f.timestamp),
+          },
+          questions: plan.questions,
+          settings,
+          enqueuedAt: now().toISOString(),
+        }),
+      );
+      await store.enqueued(jobId, token);
+      jlog.info('job queued', { frames: frames.length, extractMs, messageId });
+      return { outcome: 'queued', ...base, jobId, frames: frames.length, messageId };
+    }
+  }
+
+  return async (event, context) => {
+    const parsed = parseS3Event(event);
+    for (const u of parsed.unusable) log.warn('skipped event record', u);
+    const results: ObjectOutcome[] = [];
+    const errors: unknown[] = [];
+    // One object at a time: each extraction already uses every core. A transient failure of one
+    // record does not stop the others; the invocation then fails so Lambda retries, and the
+    // records that succeeded are duplicates on the retry (nothing is written twice).
+    for (const obj of parsed.objects) {
+      try {
+        results.push(await processObject(obj, context));
+      } catch (e) {
+        log.error('transient failure: the invocation will be retried', { bucket: obj.bucket, key: obj.key, error: e });
+        errors.push(e);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `${errors.length} objects failed transiently`);
+    return { results };
+  };
+}
+
+/** Reads the Lambda's configuration from its environment (validated; errors name the variable and field). */
+export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ExtractHandlerDeps {
+  const raw = env[ENV.extractConfig];
+  if (!raw) throw new Error(`${ENV.extractConfig} is not set: the Lambda needs its extraction configuration (JSON)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`${ENV.extractConfig} is not valid JSON: ${(e as Error).message}`);
+  }
+  const config = parseOrThrow(ExtractRuntimeConfigSchema, json, ENV.extractConfig);
+  const jobsTable = env[ENV.jobsTable];
+  const queueUrl = env[ENV.queueUrl];
+  if (!jobsTable) throw new Error(`${ENV.jobsTable} is not set`);
+  if (!queueUrl) throw new Error(`${ENV.queueUrl} is not set`);
+  return { clients: createAwsClients(env), config, jobsTable, queueUrl, binaries: resolveBinaries(env) };
+}
+
+let coldStart: ExtractHandler | undefined;
+
+/** The Lambda entry point. */
+export async function handler(event: unknown, context?: InvocationContext): Promise<ExtractSummary> {
+  coldStart ??= createExtractHandler(depsFromEnv());
+  return coldStart(event, context);
 }

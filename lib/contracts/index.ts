@@ -12,3 +12,4 @@ export * from './job-message';
 export * from './items';
 export * from './env-config';
 export * from './runtime-env';
+export * from './worker-config';

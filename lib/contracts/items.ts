@@ -79,6 +79,13 @@ export const JobItemSchema = z.strictObject({
   workerId: z.string().optional(),
   /** Token of the delivery that owns the RUNNING job: conditional writes check it. */
   runToken: z.string().optional(),
+  /** When the extraction Lambda sent the job message (absent while extraction is under way or if it crashed before sending). */
+  enqueuedAt: z.iso.datetime().optional(),
+  /**
+   * The extraction attempt that owns a not-yet-enqueued job, until `until`: a duplicated or
+   * concurrent S3 event finds it held and does nothing; a retry after a crash takes over once it lapses.
+   */
+  extractLease: z.strictObject({ token: z.string().min(1), until: z.iso.datetime() }).optional(),
 });
 export type JobItem = z.infer<typeof JobItemSchema>;
 

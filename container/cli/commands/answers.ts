@@ -1,0 +1,44 @@
+/**
+ * `longsight answers <jobId | key | s3://bucket/key>`: a job's answers, or every answer about one
+ * video (all its jobs, `ask` jobs included) through the answers table's byVideo index.
+ */
+import type { AnswerItem } from '../../../lib/contracts';
+import { JOB_ID_PATTERN } from '../../../lib/contracts';
+import type { TargetOptions } from '../../local/targets';
+import { answersOfJob, answersOfVideo, getJob } from '../../local/job-queries';
+import { CliError, EXIT } from '../exit-codes';
+import { connect } from '../target-options';
+
+export async function answersCommand(ref: string, opts: TargetOptions & { json?: boolean }, print: (s: string) => void): Promise<number> {
+  const t = await connect(opts);
+  try {
+    let answers: AnswerItem[];
+    let what: string;
+    if (JOB_ID_PATTERN.test(ref)) {
+      answers = await answersOfJob(t.clients.ddb, t.resources.answersTable, ref);
+      what = `job ${ref}`;
+      if (answers.length === 0) {
+        const job = await getJob(t.clients.ddb, t.resources.jobsTable, ref);
+        if (!job) throw new CliError(`no job ${ref} (${t.source})`, EXIT.notFound);
+        throw new CliError(`job ${ref} has no answers yet: it is ${job.status}${job.reason ? ` (${job.reason})` : ''}`, EXIT.notFound);
+      }
+    } else {
+      const uri = ref.startsWith('s3://') ? ref : `s3://${t.resources.bucket}/${ref.replace(/^\/+/, '')}`;
+      answers = await answersOfVideo(t.clients.ddb, t.resources.answersTable, uri);
+      what = uri;
+      if (answers.length === 0) throw new CliError(`no answers about ${uri} (is the key right? answers need the video to be extracted and answered first)`, EXIT.notFound);
+    }
+    answers.sort((a, b) => a.answeredAt.localeCompare(b.answeredAt) || a.questionId.localeCompare(b.questionId));
+    if (opts.json) {
+      for (const a of answers) print(JSON.stringify({ jobId: a.jobId, questionId: a.questionId, question: a.question, answer: a.answer, tokens: a.tokens, latencyMs: a.latencyMs, answeredAt: a.answeredAt, modelId: a.modelId }));
+      return EXIT.ok;
+    }
+    print(`${answers.length} answer${answers.length === 1 ? '' : 's'} for ${what}:`);
+    for (const a of answers) {
+      print(`\n[${a.jobId} · ${a.answeredAt} · ${a.modelId} · ${a.tokens.generated} tokens]\nQ: ${a.question}\nA: ${a.answer.trim() || '(empty answer)'}`);
+    }
+    return EXIT.ok;
+  } finally {
+    t.close();
+  }
+}

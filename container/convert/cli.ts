@@ -1,0 +1,76 @@
+/**
+ * `longsight convert <checkpoint-dir> <out-dir> [--dtype fp32|fp16]`: the command's argument
+ * parsing and progress bar (cli-progress on stderr); the conversion itself is convertCheckpoint.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import * as cliProgress from 'cli-progress';
+import { convertCheckpoint, type ConvertProgress, type PackageDtype } from './convert';
+import type { ModelPackageManifest } from '../model/package-manifest';
+
+export interface ConvertCommandIo {
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout?: NodeJS.WritableStream;
+  /** Show the progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+}
+
+const MB = 1024 * 1024;
+
+/** Parses `argv` (arguments after `convert`), converts, prints a summary; throws with a clear message on bad input. */
+export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {}): Promise<ModelPackageManifest> {
+  const stderr = io.stderr ?? process.stderr;
+  const stdout = io.stdout ?? process.stdout;
+  const cmd = new Command('convert')
+    .description('Convert a Hugging Face llava-onevision-qwen2-*-ov-hf checkpoint directory into a Longsight ONNX model package')
+    .argument('<checkpoint-dir>', 'directory with config.json, *.safetensors, tokenizer.json, preprocessor_config.json')
+    .argument('<out-dir>', 'directory to write the package to (created if missing)')
+    .addOption(new Option('--dtype <dtype>', 'weight dtype of the package').choices(['fp32', 'fp16']).default('fp32'))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new Error(`longsight convert: ${err.message.replace(/^error: /, '')}`);
+    throw err;
+  }
+  const [src, out] = cmd.processedArgs as [string, string];
+  const { dtype } = cmd.opts<{ dtype: PackageDtype }>();
+
+  const showBar = io.progress ?? Boolean(stderr.isTTY);
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: stderr,
+      format: 'converting [{bar}] {percentage}% | {doneMb}/{totalMb} MB | {stage} {detail}',
+      hideCursor: true,
+      noTTYOutput: showBar,
+      notTTYSchedule: 2000,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  const onProgress = (p: ConvertProgress) => {
+    if (!showBar) return;
+    const payload = { stage: p.stage, detail: p.detail ?? '', doneMb: (p.done / MB).toFixed(0), totalMb: (p.total / MB).toFixed(0) };
+    if (!started) {
+      bar.start(Math.max(1, p.total), p.done, payload);
+      started = true;
+    } else {
+      bar.setTotal(Math.max(1, p.total));
+      bar.update(p.done, payload);
+    }
+  };
+  const t0 = Date.now();
+  try {
+    const manifest = await convertCheckpoint(src, out, { dtype, onProgress });
+    if (started) bar.stop();
+    stdout.write(
+      `converted ${manifest.modelId} (${manifest.text.numLayers} decoder layers, hidden ${manifest.text.hiddenSize}, ` +
+        `vision ${manifest.vision.layersUsed} layers) to ${out} as ${dtype} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+    return manifest;
+  } catch (err) {
+    if (started) bar.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * `longsight plan --model <package dir | config.json> --frames 256 [--pooling K,s_h,s_l]
+ *   [--chunk C] [--dtype fp16] [--question-tokens N] [--max-new-tokens N] [--rope-mode M]
+ *   [--visual-window L_v] [--vision-batch B] [--target gpu|cpu] [--json]`
+ * Options are validated once here with the contract schemas; the planning itself is pure.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_SETTINGS, InferenceSettingsSchema, PoolingScheduleSchema, ROPE_MODES, RopeExtensionSchema } from '../../lib/contracts';
+import { formatPlan } from './format';
+import { planMemory, type MemoryPlan } from './memory';
+import { loadPlanModel, PlanInputError } from './model-dims';
+
+export const PLAN_USAGE =
+  'usage: longsight plan --model <package dir | config.json> [--frames N] [--pooling K,s_h,s_l] [--chunk C] [--dtype fp16|fp32] ' +
+  '[--question-tokens N] [--max-new-tokens N] [--rope-mode visual-yarn|language-yarn|position-interpolation|off] [--visual-window L_v] ' +
+  '[--vision-batch B] [--target gpu|cpu] [--json]';
+
+const intArg = (name: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, `--${name} must be a whole number`)
+    .transform((s) => Number(s));
+
+const PlanArgsSchema = z.object({
+  model: z.string({ error: () => '--model is required (a converted package directory or a Hugging Face config.json)' }).min(1),
+  frames: intArg('frames').pipe(InferenceSettingsSchema.shape.frames.unwrap()).optional(),
+  pooling: z
+    .string()
+    .regex(/^\d+,\d+,\d+$/, '--pooling must be K,s_h,s_l (e.g. 4,2,8)')
+    .transform((s) => {
+      const [groupSize, strideHigh, strideLow] = s.split(',').map(Number);
+      return { groupSize, strideHigh, strideLow };
+    })
+    .pipe(PoolingScheduleSchema)
+    .optional(),
+  chunk: intArg('chunk').pipe(InferenceSettingsSchema.shape.prefillChunk.unwrap()).optional(),
+  dtype: z.enum(['fp16', 'fp32'], { error: () => '--dtype must be fp16 or fp32' }).optional(),
+  'question-tokens': intArg('question-tokens').optional(),
+  'max-new-tokens': intArg('max-new-tokens').pipe(z.int().min(0).max(8192)).optional(),
+  'rope-mode': z.enum(ROPE_MODES, { error: () => `--rope-mode must be one of ${ROPE_MODES.join(', ')}` }).optional(),
+  'visual-window': intArg('visual-window').optional(),
+  'vision-batch': intArg('vision-batch').pipe(z.int().min(1).max(1024)).optional(),
+  target: z.enum(['gpu', 'cpu'], { error: () => '--target must be gpu or cpu' }).optional(),
+  json: z.boolean().optional(),
+});
+
+/** Parses `plan` arguments (without the sub-command), plans, prints, and returns the plan. */
+export function runPlanCommand(argv: string[], print: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): MemoryPlan {
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string' },
+        frames: { type: 'string' },
+        pooling: { type: 'string' },
+        chunk: { type: 'string' },
+        dtype: { type: 'string' },
+        'question-tokens': { type: 'string' },
+        'max-new-tokens': { type: 'string' },
+        'rope-mode': { type: 'string' },
+        'visual-window': { type: 'string' },
+        'vision-batch': { type: 'string' },
+        target: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new PlanInputError(`${(err as Error).message}\n${PLAN_USAGE}`);
+  }
+  const parsed = PlanArgsSchema.safeParse(values);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((i) => (i.message.startsWith('--') || i.path.length === 0 ? i.message : `--${i.path.join('.')}: ${i.message}`));
+    throw new PlanInputError(`${messages.join('; ')}\n${PLAN_USAGE}`);
+  }
+  const a = parsed.data;
+  const model = loadPlanModel(a.model);
+  const rope = RopeExtensionSchema.parse({
+    ...DEFAULT_SETTINGS.rope,
+    ...(a['rope-mode'] ? { mode: a['rope-mode'] } : {}),
+    ...(a['visual-window'] !== undefined ? { visualContextWindow: a['visual-window'] } : {}),
+  });
+  const plan = planMemory({
+    model,
+    frames: a.frames ?? DEFAULT_SETTINGS.frames,
+    pooling: a.pooling ?? DEFAULT_SETTINGS.pooling,
+    chunk: a.chunk ?? DEFAULT_SETTINGS.prefillChunk,
+    dtype: a.dtype ?? model.packageDtype ?? 'fp16',
+    questionTokens: a['question-tokens'] ?? 32,
+    maxNewTokens: a['max-new-tokens'] ?? DEFAULT_SETTINGS.maxNewTokens,
+    rope,
+    visionBatch: a['vision-batch'] ?? 8,
+    target: a.target ?? 'gpu',
+  });
+  print(a.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+  return plan;
+}

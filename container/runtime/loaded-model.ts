@@ -1,0 +1,58 @@
+/**
+ * A model package loaded for inference: the two onnxruntime sessions, the token embedding
+ * table, the image_newline vector, the tokenizer and the preprocessing constants.
+ */
+import { loadModelPackage, type ModelPackage, type ModelPackageManifest } from '../model/package-manifest';
+import { DecoderRunner } from './decoder';
+import { EmbeddingTable, readVector, type PackageDtype } from './embeddings';
+import type { PreprocessConfig } from './preprocess';
+import { loadTokenizer, type PromptTokenizer } from './prompt';
+import { createSession, type SessionConfig } from './session';
+import { VisionRunner } from './vision';
+
+export interface LoadedModel {
+  pkg: ModelPackage;
+  manifest: ModelPackageManifest;
+  dtype: PackageDtype;
+  vision: VisionRunner;
+  decoder: DecoderRunner;
+  embeddings: EmbeddingTable;
+  imageNewline: Float32Array;
+  tokenizer: PromptTokenizer;
+  preprocess: PreprocessConfig;
+  close(): Promise<void>;
+}
+
+export async function loadModel(modelDir: string, session: SessionConfig): Promise<LoadedModel> {
+  const pkg = loadModelPackage(modelDir);
+  const m = pkg.manifest;
+  if (m.vision.resizeTo.height !== m.vision.resizeTo.width || m.vision.resizeTo.height !== m.vision.imageSize) {
+    throw new Error(`${modelDir}: only square resizing to imageSize is supported (resizeTo ${m.vision.resizeTo.height}x${m.vision.resizeTo.width}, imageSize ${m.vision.imageSize})`);
+  }
+  const dtype: PackageDtype = m.dtype === 'fp16' ? 'float16' : 'float32';
+  const [visionSession, decoderSession] = await Promise.all([createSession(pkg.paths.vision, session), createSession(pkg.paths.decoder, session)]);
+  const vision = new VisionRunner(visionSession, m.vision.imageSize, m.vision.numPatches, m.vision.projectedSize);
+  const decoder = new DecoderRunner(decoderSession, {
+    layers: m.text.numLayers,
+    kvHeads: m.text.numKvHeads,
+    headDim: m.text.headDim,
+    hidden: m.text.hiddenSize,
+    vocab: m.text.vocabSize,
+  });
+  const embeddings = EmbeddingTable.open(pkg.paths.embedTokens, m.text.vocabSize, m.text.hiddenSize, dtype);
+  return {
+    pkg,
+    manifest: m,
+    dtype,
+    vision,
+    decoder,
+    embeddings,
+    imageNewline: readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype),
+    tokenizer: loadTokenizer(pkg.paths.tokenizer, pkg.paths.tokenizerConfig),
+    preprocess: { imageSize: m.vision.imageSize, mean: m.vision.imageMean, std: m.vision.imageStd, rescaleFactor: m.vision.rescaleFactor },
+    async close() {
+      embeddings.close();
+      await Promise.all([visionSession.release(), decoderSession.release()]);
+    },
+  };
+}

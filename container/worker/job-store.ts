@@ -1,0 +1,260 @@
+/**
+ * The worker's DynamoDB writes, all conditional, so that a redelivered or duplicated message never
+ * overwrites a finished job and two workers racing on one job end with one consistent result.
+ *
+ * Ownership: each claim bumps `attempts` (read, then a conditional update on the value read, so
+ * claims are totally ordered) and records a fencing token `runToken` = "<attempt, zero-padded>.<uuid>".
+ *  - A job can be claimed when it is QUEUED, absent, or RUNNING with a stale lease (`updatedAt`
+ *    older than the lease: the heartbeat refreshes it, so a live owner's job is not taken).
+ *  - Answers are written with the token and the condition "no answer yet, or one from an earlier or
+ *    the same claim" (tokens compare as strings), so a later claim replaces an earlier one's
+ *    answers and an earlier claim can never replace a later one's.
+ *  - DONE is written only by the owner (runToken and RUNNING checked). DONE and FAILED are final:
+ *    no claim succeeds on them. Hence the owner that commits holds the highest token, and every
+ *    answer of a DONE job carries that token. (dynalite has no TransactWriteItems, and fencing
+ *    needs none.)
+ */
+import { randomUUID } from 'node:crypto';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AnswerItem, JobItem, JobMessage, PoolingSchedule, Timings } from '../../lib/contracts';
+
+export interface JobStoreTables {
+  jobsTable: string;
+  answersTable: string;
+}
+
+export type ClaimResult =
+  | { outcome: 'claimed'; runToken: string; attempt: number; item: Partial<JobItem> }
+  | { outcome: 'finished'; status: 'DONE' | 'FAILED'; item: Partial<JobItem> }
+  | { outcome: 'held'; by?: string; runToken?: string };
+
+export interface CompletionRecord {
+  timings: Timings;
+  tokens: { visual: number; prompt: number; generated: number };
+  ropeScale: number;
+  ropeMode: string;
+  poolingUsed: PoolingSchedule;
+  framesUsed: number;
+  modelId: string;
+  fallback?: string;
+}
+
+const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+export function runTokenFor(attempt: number): string {
+  return `${String(attempt).padStart(6, '0')}.${randomUUID()}`;
+}
+
+export class JobStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly tables: JobStoreTables,
+    /** A RUNNING job whose updatedAt is older than this is presumed abandoned by a dead worker. */
+    private readonly leaseMs: number,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async get(jobId: string): Promise<Partial<JobItem> | undefined> {
+    const r = await this.ddb.send(new GetCommand({ TableName: this.tables.jobsTable, Key: { jobId }, ConsistentRead: true }));
+    return r.Item as Partial<JobItem> | undefined;
+  }
+
+  async answersOf(jobId: string): Promise<AnswerItem[]> {
+    const out: AnswerItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.tables.answersTable,
+          KeyConditionExpression: 'jobId = :j',
+          ExpressionAttributeValues: { ':j': jobId },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      out.push(...((r.Items ?? []) as AnswerItem[]));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  /** Takes ownership of the job for this delivery, or says why not. */
+  async claim(msg: JobMessage, workerId: string): Promise<ClaimResult> {
+    for (let round = 0; round < 5; round++) {
+      const item = await this.get(msg.jobId);
+      const now = this.now();
+      if (item?.status === 'DONE' || item?.status === 'FAILED') return { outcome: 'finished', status: item.status, item };
+      if (item?.status === 'RUNNING' && item.updatedAt && Date.parse(item.updatedAt) > now.getTime() - this.leaseMs) {
+        return { outcome: 'held', by: item.workerId, runToken: item.runToken };
+      }
+      const prev = item?.attempts ?? 0;
+      const attempt = prev + 1;
+      const runToken = runTokenFor(attempt);
+      const iso = now.toISOString();
+      const staleBefore = new Date(now.getTime() - this.leaseMs).toISOString();
+      try {
+        const r = await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.tables.jobsTable,
+            Key: { jobId: msg.jobId },
+            UpdateExpression:
+              'SET #status = :running, attempts = :attempt, runToken = :token, workerId = :worker, updatedAt = :now, ' +
+              'videoUri = if_not_exists(videoUri, :videoUri), video = if_not_exists(video, :video), createdAt = if_not_exists(createdAt, :now), ' +
+              'questions = if_not_exists(questions, :questions), settings = if_not_exists(settings, :settings), timings = if_not_exists(timings, :empty)',
+            ConditionExpression: item
+              ? '(#status = :queued OR (#status = :running AND updatedAt < :stale)) AND (attempts = :prev OR attribute_not_exists(attempts))'
+              : 'attribute_not_exists(jobId)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':running': 'RUNNING',
+              ':attempt': attempt,
+              ':token': runToken,
+              ':worker': workerId,
+              ':now': iso,
+              ':videoUri': `s3://${msg.video.bucket}/${msg.video.key}`,
+              ':video': msg.video,
+              ':questions': msg.questions,
+              ':settings': msg.settings,
+              ':empty': {},
+              ...(item ? { ':queued': 'QUEUED', ':stale': staleBefore, ':prev': prev } : {}),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { outcome: 'claimed', runToken, attempt, item: r.Attributes as Partial<JobItem> };
+      } catch (e) {
+        if (!isConditionFailure(e)) throw e;
+        // Someone else changed the item between our read and write: read again and decide.
+      }
+    }
+    return { outcome: 'held' };
+  }
+
+  /** Refreshes the lease; false when this delivery no longer owns the job. */
+  async heartbeat(jobId: string, runToken: string): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tables.jobsTable,
+          Key: { jobId },
+          UpdateExpression: 'SET updatedAt = :now',
+          ConditionExpression: 'runToken = :token AND #status = :running',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':now': this.now().toISOString(), ':token': runToken, ':running': 'RUNNING' },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  /** Writes one answer; false when a later claim already answered (this delivery lost the job). */
+  async putAnswer(answer: AnswerItem & { runToken: string }): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.tables.answersTable,
+          Item: answer,
+          ConditionExpression: 'attribute_not_exists(jobId) OR attribute_not_exists(runToken) OR runToken <= :token',
+          ExpressionAttributeValues: { ':token': answer.runToken },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  /** RUNNING → DONE by the owner; true also when a previous (timed-out) try of this same write landed. */
+  async complete(jobId: string, runToken: string, rec: CompletionRecord): Promise<boolean> {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {
+      ':done': 'DONE',
+      ':running': 'RUNNING',
+      ':token': runToken,
+      ':now': this.now().toISOString(),
+      ':tokens': rec.tokens,
+      ':ropeScale': rec.ropeScale,
+      ':ropeMode': rec.ropeMode,
+      ':pooling': rec.poolingUsed,
+      ':framesUsed': rec.framesUsed,
+      ':modelId': rec.modelId,
+    };
+    const sets = [
+      '#status = :done',
+      'updatedAt = :now',
+      'tokens = :tokens',
+      'ropeScale = :ropeScale',
+      'ropeMode = :ropeMode',
+      'poolingUsed = :pooling',
+      'framesUsed = :framesUsed',
+      'modelId = :modelId',
+    ];
+    // Nested SETs keep what the Lambda recorded (extractMs) next to the worker's timings.
+    for (const [k, v] of Object.entries(rec.timings)) {
+      if (v === undefined) continue;
+      names[`#t_${k}`] = k;
+      values[`:t_${k}`] = Math.round(v * 1000) / 1000;
+      sets.push(`timings.#t_${k} = :t_${k}`);
+    }
+    const removes = ['reason'];
+    if (rec.fallback) {
+      values[':fallback'] = rec.fallback;
+      sets.push('fallback = :fallback');
+    } else removes.push('fallback');
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tables.jobsTable,
+          Key: { jobId },
+          UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+          ConditionExpression: 'runToken = :token AND #status = :running',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+      const item = await this.get(jobId);
+      return item?.status === 'DONE' && item.runToken === runToken;
+    }
+  }
+
+  /** Gives the job back (transient failure, SIGTERM): QUEUED again with the reason, for the next delivery. */
+  async release(jobId: string, runToken: string, reason: string): Promise<boolean> {
+    return this.conditionalStatus(jobId, 'QUEUED', reason, 'runToken = :token AND #status = :running', { ':token': runToken, ':running': 'RUNNING' });
+  }
+
+  /**
+   * Marks the job FAILED with a reason a person understands. With a runToken only the owner may;
+   * without one (an invalid message, before any claim) only a QUEUED job is failed, never one
+   * another worker runs or finished.
+   */
+  async fail(jobId: string, reason: string, runToken?: string): Promise<boolean> {
+    if (runToken) return this.conditionalStatus(jobId, 'FAILED', reason, 'runToken = :token AND #status = :running', { ':token': runToken, ':running': 'RUNNING' });
+    return this.conditionalStatus(jobId, 'FAILED', reason, 'attribute_exists(jobId) AND #status = :queued', { ':queued': 'QUEUED' });
+  }
+
+  private async conditionalStatus(jobId: string, status: 'QUEUED' | 'FAILED', reason: string, condition: string, condValues: Record<string, unknown>): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tables.jobsTable,
+          Key: { jobId },
+          UpdateExpression: 'SET #status = :status, reason = :reason, updatedAt = :now',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': status, ':reason': reason.slice(0, 2000), ':now': this.now().toISOString(), ...condValues },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The worker as a library: poll the queue, run each job (process-job.ts), and on stop (SIGTERM)
+ * take no new jobs, let the current ones finish until the stop deadline, then release them.
+ * main.ts wires it to the process; tests run it in-process or as a child process.
+ */
+import type { AwsClients } from '../../lib/aws-clients';
+import type { WorkerConfig } from '../../lib/contracts';
+import type { Logger } from '../../lib/log';
+import type { AnswerEngine } from '../runtime/engine';
+import { timingOf } from './config';
+import { JobAbandonedError } from './errors';
+import { JobStore } from './job-store';
+import type { Metrics } from './metrics';
+import { processMessage, type JobOutcome } from './process-job';
+import { startPoller } from './queue-poller';
+
+export interface WorkerOptions {
+  clients: AwsClients;
+  engine: AnswerEngine;
+  config: WorkerConfig;
+  queueUrl: string;
+  jobsTable: string;
+  answersTable: string;
+  workerId: string;
+  modelId?: string;
+  log: Logger;
+  metrics: Metrics;
+  onOutcome?: (outcome: JobOutcome) => void;
+}
+
+export interface WorkerStats {
+  done: number;
+  failed: number;
+  retried: number;
+  duplicates: number;
+  released: number;
+}
+
+export interface RunningWorker {
+  /** Resolves once stopped and every job finished or was released. */
+  readonly done: Promise<void>;
+  readonly stats: WorkerStats;
+  readonly inFlight: number;
+  /** Stop taking jobs; jobs still running when the stop timeout nears are released. */
+  stop(reason?: string): Promise<void>;
+}
+
+export function startWorker(o: WorkerOptions): RunningWorker {
+  const { heartbeatMs, leaseMs } = timingOf(o.config);
+  const store = new JobStore(o.clients.ddb, { jobsTable: o.jobsTable, answersTable: o.answersTable }, leaseMs);
+  const stopJobs = new AbortController();
+  const stats: WorkerStats = { done: 0, failed: 0, retried: 0, duplicates: 0, released: 0 };
+  const deps = {
+    s3: o.clients.s3,
+    sqs: o.clients.sqs,
+    store,
+    engine: o.engine,
+    config: o.config,
+    queueUrl: o.queueUrl,
+    workerId: o.workerId,
+    heartbeatMs,
+    modelId: o.modelId,
+    log: o.log,
+    metrics: o.metrics,
+    stopSignal: stopJobs.signal,
+  };
+  const poller = startPoller({
+    sqs: o.clients.sqs,
+    queueUrl: o.queueUrl,
+    concurrency: o.config.jobsPerWorker,
+    waitTimeSeconds: o.config.waitTimeSeconds,
+    visibilityTimeoutSeconds: o.config.visibilityTimeoutSeconds,
+    log: o.log,
+    handle: async (m) => {
+      const outcome = await processMessage(deps, m);
+      if (outcome === 'done') stats.done++;
+      else if (outcome === 'failed' || outcome === 'invalid') stats.failed++;
+      else if (outcome === 'retry') stats.retried++;
+      else if (outcome === 'duplicate' || outcome === 'lost') stats.duplicates++;
+      else if (outcome === 'released') stats.released++;
+      o.onOutcome?.(outcome);
+    },
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    done: poller.done,
+    stats,
+    get inFlight() {
+      return poller.inFlight;
+    },
+    stop(reason = 'stop requested') {
+      stopping ??= (async () => {
+        o.log.info('worker stopping: no new jobs', { reason, inFlight: poller.inFlight, stopTimeoutSeconds: o.config.stopTimeoutSeconds });
+        poller.stop();
+        // Keep a margin before ECS's SIGKILL for releasing the jobs (DynamoDB + SQS calls).
+        const budgetMs = o.config.stopTimeoutSeconds * 1000;
+        const marginMs = Math.min(5000, budgetMs * 0.25);
+        const timer = setTimeout(() => stopJobs.abort(new JobAbandonedError('stopping', `${reason}: stop timeout reached`)), Math.max(0, budgetMs - marginMs));
+        await poller.done;
+        clearTimeout(timer);
+        o.log.info('worker stopped', { ...stats });
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * Decodes the sampled frames with ffmpeg, reading the video through its (presigned) URL: each
+ * frame is one input seek (`-ss` before `-i`: ffmpeg seeks the demuxer to the keyframe before the
+ * time with HTTP Range requests, decodes forward and keeps the first frame at or after it), so
+ * only the bytes of the GOPs it needs cross the network and nothing of the video touches disk.
+ *
+ * Each frame is resized to size x size the way LLaVA-OneVision's video processor does it
+ * (LlavaOnevisionVideoProcessor: size {height: 384, width: 384}, resample BICUBIC, the aspect ratio
+ * not kept): swscale's bicubic with B=0, C=0.5 is the Keys/Catmull-Rom cubic (a = -0.5) that PIL's
+ * BICUBIC uses, and like PIL it widens the kernel when downscaling (antialiasing). swscale resizes
+ * in YUV and converts to RGB in the same pass (PIL resizes RGB): differences are rounding-level.
+ * Rotation comes from the probe (display matrix) and is applied explicitly (-noautorotate), so the
+ * result does not depend on the ffmpeg build's autorotate rules.
+ */
+import os from 'node:os';
+import sharp from 'sharp';
+import { runProcess } from './process';
+import type { SamplePoint } from './frame-sampler';
+
+export type FrameFormat = 'jpeg' | 'png';
+
+export interface FrameRequest {
+  ffmpeg: string;
+  /** URL (presigned GET) or local path. */
+  input: string;
+  /** ffprobe's index of the video stream to decode. */
+  streamIndex: number;
+  rotation: 0 | 90 | 180 | 270;
+  size: number;
+  /** Decoder threads per ffmpeg process (0 = ffmpeg decides). */
+  threads?: number;
+}
+
+/** Clockwise rotation as ffmpeg filters (transpose=clock is 90° clockwise). */
+export function rotationFilters(rotation: 0 | 90 | 180 | 270): string[] {
+  switch (rotation) {
+    case 90:
+      return ['transpose=clock'];
+    case 180:
+      return ['hflip', 'vflip'];
+    case 270:
+      return ['transpose=cclock'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The filter chain: showinfo (reports the decoded frame's timestamp), the PIL-BICUBIC-equivalent
+ * resize, then rotation. Rotating after the square resize is the same picture as before it (the
+ * resize is separable per axis) and moves 384x384 pixels instead of the full frame.
+ */
+export function frameFilter(size: number, rotation: 0 | 90 | 180 | 270): string {
+  return ['showinfo', `scale=${size}:${size}:flags=bicubic+accurate_rnd+full_chroma_int:param0=0:param1=0.5`, ...rotationFilters(rotation), 'format=rgb24'].join(',');
+}
+
+export function frameArgs(req: FrameRequest, seekSeconds: number): string[] {
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
+  if (req.threads !== undefined) args.push('-threads', String(req.threads));
+  if (/^https?:/.test(req.input)) args.push('-rw_timeout', '30000000');
+  args.push('-ss', seekSeconds.toFixed(6), '-i', req.input);
+  args.push('-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', '-frames:v', '1', '-vf', frameFilter(req.size, req.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  return args;
+}
+
+/** ffmpeg's messages that mean "the network or the server failed", not "the file is bad". */
+const TRANSIENT = [
+  /Server returned 5\d\d/i,
+  /Server returned 40[38]/i, // expired presigned URL, request timeout: a retry gets a new one
+  /Server returned 429/i,
+  /Connection refused/i,
+  /Connection reset/i,
+  /Connection timed out/i,
+  /timed out/i,
+  /Network is unreachable/i,
+  /Temporary failure in name resolution/i,
+  /Broken pipe/i,
+];
+
+export function isTransientFfmpegError(stderr: string): boolean {
+  return TRANSIENT.some((re) => re.test(stderr));
+}
+
+export class TransientMediaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientMediaError';
+  }
+}
+
+export interface RawFrame {
+  /** Presentation time of the decoded frame, seconds from the start of the video. */
+  timestamp: number;
+  rgb: Buffer;
+}
+
+export type FrameOutcome = { ok: true; frame: RawFrame } | { ok: false; why: string };
+
+/** Decodes one frame at `seek`. No frame (past the end, undecodable) is an outcome; a network failure throws. */
+export async function decodeFrame(req: FrameRequest, seek: number, timeoutMs = 120_000): Promise<FrameOutcome> {
+  const expected = req.size * req.size * 3;
+  const r = await runProcess(req.ffmpeg, frameArgs(req, seek), { timeoutMs, maxStderrChars: 16 * 1024 });
+  if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding the frame at ${seek.toFixed(3)} s`);
+  if (r.code !== 0) {
+    if (isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
+    return { ok: false, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` };
+  }
+  if (r.stdout.length < expected) return { ok: false, why: `no frame at ${seek.toFixed(3)} s (${lastLines(r.stderr) || 'end of stream'})` };
+  // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
+  const m = /pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/.exec(r.stderr);
+  const relative = m ? Number(m[1]) : 0;
+  return { ok: true, frame: { timestamp: Math.max(0, seek + relative), rgb: r.stdout.subarray(0, expected) } };
+}
+
+function lastLines(stderr: string, n = 2): string {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(Input|Output|Stream|Metadata|Duration|\w+\s*:|Press|\[Parsed_showinfo)/.test(l))
+    .slice(-n)
+    .join(' | ');
+}
+
+export async function encodeFrame(rgb: Buffer, size: number, format: FrameFormat, jpegQuality: number): Promise<Buffer> {
+  const img = sharp(rgb, { raw: { width: size, height: size, channels: 3 } });
+  // 4:4:4 chroma: the model sees colour edges at full resolution, as in the decoded RGB frame.
+  return format === 'jpeg' ? img.jpeg({ quality: jpegQuality, chromaSubsampling: '4:4:4' }).toBuffer() : img.png({ compressionLevel: 6 }).toBuffer();
+}
+
+export interface EncodedFrame {
+  /** Position in the sample plan. */
+  sample: number;
+  timestamp: number;
+  data: Buffer;
+}
+
+export interface ExtractResult {
+  frames: EncodedFrame[];
+  /** Samples that produced no frame, with ffmpeg's words. */
+  missing: { sample: number; seek: number; why: string }[];
+}
+
+export interface ExtractOptions extends FrameRequest {
+  samples: readonly SamplePoint[];
+  format: FrameFormat;
+  jpegQuality: number;
+  /** ffmpeg processes at once (default: the CPU count). */
+  concurrency?: number;
+  frameTimeoutMs?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Decodes and encodes every sample, `concurrency` ffmpeg processes at a time (one seek each: the
+ * cost is the decode from the previous keyframe, the same as any seeking reader pays).
+ */
+export async function extractFrames(opts: ExtractOptions): Promise<ExtractResult> {
+  const concurrency = Math.max(1, opts.concurrency ?? (os.availableParallelism?.() ?? os.cpus().length));
+  const frames: EncodedFrame[] = [];
+  const missing: ExtractResult['missing'] = [];
+  let next = 0;
+  let done = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < opts.samples.length && failed === undefined) {
+      const sample = next++;
+      const point = opts.samples[sample];
+      try {
+        const outcome = await decodeFrame(opts, point.seek, opts.frameTimeoutMs);
+        if (outcome.ok) {
+          frames.push({ sample, timestamp: outcome.frame.timestamp, data: await encodeFrame(outcome.frame.rgb, opts.size, opts.format, opts.jpegQuality) });
+        } else {
+          missing.push({ sample, seek: point.seek, why: outcome.why });
+        }
+      } catch (e) {
+        failed ??= e;
+      }
+      opts.onProgress?.(++done, opts.samples.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, opts.samples.length) }, worker));
+  if (failed !== undefined) throw failed;
+  frames.sort((a, b) => a.sample - b.sample);
+  missing.sort((a, b) => a.sample - b.sample);
+  return { frames, missing };
+}
+
+export interface DecodeAllOptions extends FrameRequest {
+  format: FrameFormat;
+  jpegQuality: number;
+  /** Keep at most this many frames, chosen with the sampler's rule over the frames decoded. */
+  maxFrames: number;
+  /** Chooses `n` of `count` frame indices (the sampler's linspace). */
+  choose: (count: number, n: number) => number[];
+  timeoutMs?: number;
+}
+
+/**
+ * A video with no more frames than requested: one sequential decode of the whole stream, every
+ * frame once, with its real timestamp (no seeks, so a variable frame rate cannot make two samples
+ * land on one frame or skip one). `-vsync 0` passes frames through: the rawvideo muxer would
+ * otherwise duplicate or drop frames to fake a constant rate.
+ */
+export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractResult> {
+  const frameBytes = opts.size * opts.size * 3;
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
+  if (opts.threads !== undefined) args.push('-threads', String(opts.threads));
+  if (/^https?:/.test(opts.input)) args.push('-rw_timeout', '30000000');
+  args.push('-i', opts.input, '-map', `0:${opts.streamIndex}`, '-an', '-sn', '-dn', '-vsync', '0', '-vf', frameFilter(opts.size, opts.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  const encoded: Promise<Buffer>[] = [];
+  let pending: Buffer = Buffer.alloc(0);
+  // Bound memory if the container's frame count was an underestimate: past 4x the request, stop.
+  const cap = Math.max(opts.maxFrames * 4, 16);
+  const r = await runProcess(opts.ffmpeg, args, {
+    timeoutMs: opts.timeoutMs ?? 600_000,
+    maxStderrChars: 4 * 1024 * 1024,
+    onStdout: (chunk) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= frameBytes) {
+        const rgb = Buffer.from(pending.subarray(0, frameBytes));
+        pending = pending.subarray(frameBytes);
+        if (encoded.length < cap) encoded.push(encodeFrame(rgb, opts.size, opts.format, opts.jpegQuality));
+      }
+    },
+  });
+  if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out decoding the video`);
+  if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
+  const times = [...r.stderr.matchAll(/pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m) => Math.max(0, Number(m[1])));
+  const data = await Promise.all(encoded);
+  const count = Math.min(data.length, times.length);
+  if (count === 0) return { frames: [], missing: [{ sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` }] };
+  const chosen = count > opts.maxFrames ? opts.choose(count, opts.maxFrames) : [...Array(count).keys()];
+  return { frames: chosen.map((i, sample) => ({ sample, timestamp: times[i], data: data[i] })), missing: [] };
+}

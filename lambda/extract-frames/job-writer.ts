@@ -1,0 +1,195 @@
+/**
+ * The job's DynamoDB item and its SQS message, written in an order that loses nothing on a crash:
+ *
+ *  1. claim   PutItem status QUEUED + extractLease{token, until}, only if no item exists, or the
+ *             existing one was never enqueued, is still QUEUED, and its lease has lapsed.
+ *             A duplicated or concurrent event fails this condition and does nothing.
+ *  2. (frames and manifest are written to S3 under keys fixed by index; the manifest last)
+ *  3. ready   UpdateItem frames/questions/settings/timings, only while we hold the lease.
+ *  4. send    SendMessage (the versioned job message, validated).
+ *  5. enqueued UpdateItem enqueuedAt, REMOVE extractLease, only while we hold the lease.
+ *
+ *  A crash before 4 leaves a lapsed lease and no message: S3/Lambda's retry re-claims and redoes
+ *  the work (frame keys are overwritten). A crash between 4 and 5 is the one window that can send
+ *  a second message on retry; the worker takes each job once (conditional QUEUED → RUNNING), so a
+ *  duplicate message is harmless, while a lost message would strand the job. Permanent input errors
+ *  set FAILED (with the reason) under the lease and send nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { JobItemSchema, type JobItem, type Timings } from '../../lib/contracts/items';
+import { serializeJobMessage, type FramesRef, type JobMessageInput, type VideoRef } from '../../lib/contracts/job-message';
+import type { Question } from '../../lib/contracts/questions';
+import type { InferenceSettings } from '../../lib/contracts/settings';
+import { parseOrThrow } from '../../lib/contracts/validate';
+
+export interface JobStoreDeps {
+  ddb: DynamoDBDocumentClient;
+  sqs: SQSClient;
+  jobsTable: string;
+  queueUrl: string;
+  now?: () => Date;
+}
+
+export type ClaimResult =
+  | { claimed: true; token: string; item: JobItem }
+  /** Someone else has (or had) this job: `status` and whether it was enqueued say which. */
+  | { claimed: false; existing?: Pick<JobItem, 'status' | 'enqueuedAt' | 'reason'> & { leaseHeld: boolean } };
+
+function isConditionFailure(e: unknown): boolean {
+  return (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+export class LeaseLostError extends Error {
+  constructor(jobId: string, step: string) {
+    super(`job ${jobId}: the extraction lease was taken over before "${step}" (another attempt owns the job now)`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+export function createJobStore(deps: JobStoreDeps) {
+  const now = deps.now ?? (() => new Date());
+  const iso = () => now().toISOString();
+
+  async function read(jobId: string): Promise<JobItem | undefined> {
+    const r = await deps.ddb.send(new GetCommand({ TableName: deps.jobsTable, Key: { jobId }, ConsistentRead: true }));
+    return r.Item as JobItem | undefined;
+  }
+
+  return {
+    read,
+
+    async claim(input: { jobId: string; videoUri: string; video: VideoRef; questions: Question[]; settings: InferenceSettings; leaseMs: number }): Promise<ClaimResult> {
+      const token = randomUUID();
+      const at = iso();
+      const item = parseOrThrow(
+        JobItemSchema,
+        {
+          jobId: input.jobId,
+          videoUri: input.videoUri,
+          video: input.video,
+          status: 'QUEUED',
+          attempts: 0,
+          createdAt: at,
+          updatedAt: at,
+          questions: input.questions,
+          settings: input.settings,
+          timings: {},
+          extractLease: { token, until: new Date(now().getTime() + input.leaseMs).toISOString() },
+        },
+        'job item',
+      );
+      try {
+        await deps.ddb.send(
+          new PutCommand({
+            TableName: deps.jobsTable,
+            Item: item,
+            ConditionExpression:
+              'attribute_not_exists(jobId) OR (#status = :queued AND attribute_not_exists(enqueuedAt) AND (attribute_not_exists(extractLease) OR extractLease.#until < :now))',
+            ExpressionAttributeNames: { '#status': 'status', '#until': 'until' },
+            ExpressionAttributeValues: { ':queued': 'QUEUED', ':now': at },
+          }),
+        );
+        return { claimed: true, token, item };
+      } catch (e) {
+        if (!isConditionFailure(e)) throw e;
+        const existing = await read(input.jobId);
+        return {
+          claimed: false,
+          existing: existing && {
+            status: existing.status,
+            enqueuedAt: existing.enqueuedAt,
+            reason: existing.reason,
+            leaseHeld: Boolean(existing.extractLease && existing.extractLease.until >= at),
+          },
+        };
+      }
+    },
+
+    /** Frames are in S3: record them, with the questions and settings resolved for this job. */
+    async ready(jobId: string, token: string, fields: { frames: NonNullable<JobItem['frames']>; questions: Question[]; settings: InferenceSettings; timings: Timings }): Promise<void> {
+      try {
+        await deps.ddb.send(
+          new UpdateCommand({
+            TableName: deps.jobsTable,
+            Key: { jobId },
+            UpdateExpression: 'SET frames = :frames, questions = :questions, settings = :settings, timings = :timings, updatedAt = :now',
+            ConditionExpression: 'extractLease.#token = :token',
+            ExpressionAttributeNames: { '#token': 'token' },
+            ExpressionAttributeValues: { ':frames': fields.frames, ':questions': fields.questions, ':settings': fields.settings, ':timings': fields.timings, ':now': iso(), ':token': token },
+          }),
+        );
+      } catch (e) {
+        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'ready');
+        throw e;
+      }
+    },
+
+    async send(message: JobMessageInput): Promise<string | undefined> {
+      const body = serializeJobMessage(message);
+      const r = await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.queueUrl, MessageBody: body }));
+      return r.MessageId;
+    },
+
+    async enqueued(jobId: string, token: string): Promise<void> {
+      try {
+        await deps.ddb.send(
+          new UpdateCommand({
+            TableName: deps.jobsTable,
+            Key: { jobId },
+            UpdateExpression: 'SET enqueuedAt = :now REMOVE extractLease',
+            ConditionExpression: 'extractLease.#token = :token',
+            ExpressionAttributeNames: { '#token': 'token' },
+            ExpressionAttributeValues: { ':now': iso(), ':token': token },
+          }),
+        );
+      } catch (e) {
+        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'enqueued');
+        throw e;
+      }
+    },
+
+    async fail(jobId: string, token: string, reason: string, timings: Timings): Promise<void> {
+      try {
+        await deps.ddb.send(
+          new UpdateCommand({
+            TableName: deps.jobsTable,
+            Key: { jobId },
+            UpdateExpression: 'SET #status = :failed, reason = :reason, timings = :timings, updatedAt = :now REMOVE extractLease',
+            ConditionExpression: 'extractLease.#token = :token',
+            ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
+            ExpressionAttributeValues: { ':failed': 'FAILED', ':reason': reason.slice(0, 2000), ':timings': timings, ':now': iso(), ':token': token },
+          }),
+        );
+      } catch (e) {
+        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'fail');
+        throw e;
+      }
+    },
+
+    /** Gives the job back after a transient error, so the retry need not wait for the lease to lapse. */
+    async release(jobId: string, token: string): Promise<void> {
+      try {
+        await deps.ddb.send(
+          new UpdateCommand({
+            TableName: deps.jobsTable,
+            Key: { jobId },
+            UpdateExpression: 'REMOVE extractLease',
+            ConditionExpression: 'extractLease.#token = :token',
+            ExpressionAttributeNames: { '#token': 'token' },
+            ExpressionAttributeValues: { ':token': token },
+          }),
+        );
+      } catch (e) {
+        if (!isConditionFailure(e)) throw e;
+      }
+    },
+  };
+}
+
+export type JobStore = ReturnType<typeof createJobStore>;
+
+export function buildJobMessage(input: { jobId: string; video: VideoRef; frames: FramesRef; questions: Question[]; settings: InferenceSettings; enqueuedAt: string }): JobMessageInput {
+  return { schemaVersion: 1, kind: 'extracted', ...input };
+}

@@ -1,0 +1,98 @@
+/**
+ * The GPU worker's configuration: passed by the stack (or the local pipeline) as JSON in
+ * LONGSIGHT_WORKER_CONFIG and validated once at start. Where things are (queue URL, tables, model
+ * URI) comes in the separate LONGSIGHT_* variables of runtime-env.ts; this says how the worker
+ * behaves. Every key has a default, so `{}` is a valid configuration.
+ *
+ * (Merged: the stack's WorkerRuntimeConfigSchema and the worker's own keys are one schema; the
+ * stack's names — jobsPerWorker, visibilityTimeoutSeconds, maxReceiveCount, stopTimeoutSeconds,
+ * metrics — keep their meaning, and WorkerRuntimeConfigSchema stays exported as an alias.)
+ */
+import { z } from 'zod';
+import { parseOrThrow } from './validate';
+
+/** CloudWatch namespace of the worker's custom metrics (published as EMF log lines). */
+export const METRICS_NAMESPACE = 'Longsight';
+
+/**
+ * Metric names the worker publishes and the stack's dashboard and alarms read. Each carries the
+ * dimensions in metrics.dimensions (the stack sets `Stack` = its stack name, so dev and prod in one
+ * account stay apart).
+ */
+export const WORKER_METRICS = {
+  /** Count, 1 per job that ended DONE. */
+  jobsDone: 'JobsDone',
+  /** Count, 1 per job that ended FAILED. */
+  jobsFailed: 'JobsFailed',
+  /** Milliseconds from the job message being received to the job item written DONE. */
+  jobLatencyMs: 'JobLatencyMs',
+} as const;
+
+const DEFAULT_MODEL = { cacheDir: '/var/cache/longsight/model', executionProvider: 'cuda' as const, threads: 0 };
+const DEFAULT_HEALTH = { file: '/tmp/longsight-worker.health', intervalSeconds: 10, maxAgeSeconds: 60 };
+
+export const WorkerConfigSchema = z
+  .strictObject({
+    /** Jobs one worker process runs at once (one GPU per worker). */
+    jobsPerWorker: z.int().min(1).max(8).default(1),
+    /** SQS long-poll wait per ReceiveMessage call (0–20 s). */
+    waitTimeSeconds: z.int().min(0).max(20).default(20),
+    /** The queue's visibility timeout; the heartbeat extends a running job's message well before it lapses. */
+    visibilityTimeoutSeconds: z.int().min(1).max(43200).default(300),
+    /** Heartbeat period; absent = a third of the visibility timeout. */
+    heartbeatSeconds: z.number().positive().max(43200).optional(),
+    /** Deliveries before SQS moves a message to the DLQ: the worker marks the job FAILED on the last one. */
+    maxReceiveCount: z.int().min(1).max(1000).default(3),
+    /** Visibility (seconds) a transiently failed job's message gets before it is retried. */
+    retryDelaySeconds: z.int().min(0).max(43200).default(30),
+    /** Seconds ECS waits after SIGTERM before SIGKILL: finish or release the current job within it. */
+    stopTimeoutSeconds: z.number().positive().max(120).default(120),
+    /** How long the final DynamoDB writes are retried (throttling, unavailability) before the job is given back. */
+    finalWriteRetrySeconds: z.number().positive().max(3600).default(120),
+    /** Frames fetched from S3 in parallel. */
+    frameFetchConcurrency: z.int().min(1).max(256).default(16),
+    model: z
+      .strictObject({
+        /** A converted model package already on local disk (skips the S3 download). */
+        dir: z.string().min(1).optional(),
+        /** Where the package from LONGSIGHT_MODEL_URI is downloaded to (LONGSIGHT_MODEL_CACHE overrides). */
+        cacheDir: z.string().min(1).default(DEFAULT_MODEL.cacheDir),
+        /** onnxruntime execution provider: 'cuda' in the GPU image (ECS exposes the task's GPU as device 0), 'cpu' locally. */
+        executionProvider: z.enum(['cpu', 'cuda']).default(DEFAULT_MODEL.executionProvider),
+        /** onnxruntime intra-op threads (0 = onnxruntime's default: all cores). */
+        threads: z.int().min(0).max(256).default(0),
+      })
+      .default(DEFAULT_MODEL),
+    health: z
+      .strictObject({
+        /** File the worker rewrites while alive; the ECS health check (health.js) reads its age. */
+        file: z.string().min(1).default(DEFAULT_HEALTH.file),
+        intervalSeconds: z.number().positive().max(300).default(DEFAULT_HEALTH.intervalSeconds),
+        /** The health check fails when the file is older than this. */
+        maxAgeSeconds: z.number().positive().max(3600).default(DEFAULT_HEALTH.maxAgeSeconds),
+      })
+      .default(DEFAULT_HEALTH),
+    metrics: z
+      .strictObject({
+        namespace: z.string().min(1).default(METRICS_NAMESPACE),
+        /** Dimensions on every metric, e.g. { Stack: "Longsight-prod" }. */
+        dimensions: z.record(z.string(), z.string()).default({}),
+        /** EMF lines on stdout (off in tests that read stdout). */
+        enabled: z.boolean().default(true),
+      })
+      .default({ namespace: METRICS_NAMESPACE, dimensions: {}, enabled: true }),
+  })
+  .refine((c) => (c.heartbeatSeconds ?? c.visibilityTimeoutSeconds / 3) < c.visibilityTimeoutSeconds, {
+    message: 'heartbeatSeconds must be shorter than visibilityTimeoutSeconds',
+    path: ['heartbeatSeconds'],
+  });
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
+
+/** The stack's name for the same schema. */
+export const WorkerRuntimeConfigSchema = WorkerConfigSchema;
+export type WorkerRuntimeConfig = WorkerConfig;
+
+export function parseWorkerConfig(value: unknown): WorkerConfig {
+  return parseOrThrow(WorkerConfigSchema, value, 'worker configuration');
+}

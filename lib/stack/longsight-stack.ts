@@ -1,0 +1,105 @@
+/**
+ * One Longsight environment: upload bucket → extraction Lambda → job queue → GPU workers → tables,
+ * with monitoring. Each part is a construct with one job; this file only wires them together.
+ */
+import { CfnOutput, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../contracts/env-config';
+import { AccessLogBucket } from './access-log-bucket';
+import { ExtractionFunction } from './extraction-function';
+import { GpuWorkerService } from './gpu-worker-service';
+import { JobQueue } from './job-queue';
+import { JobTables } from './job-tables';
+import { Monitoring } from './monitoring';
+import { VideoBucket } from './video-bucket';
+import { WorkerNetwork } from './worker-network';
+
+export interface LongsightStackProps extends StackProps {
+  /** The environment's name in cdk.json (dev, prod, ...). */
+  envName: string;
+  config: EnvironmentConfig;
+}
+
+/** `Longsight-<env>`: the CLI finds an environment's resources through this stack's outputs. */
+export const stackNameFor = (envName: string): string => `Longsight-${envName}`;
+
+export class LongsightStack extends Stack {
+  readonly videoBucket: VideoBucket;
+  readonly tables: JobTables;
+  readonly jobQueue: JobQueue;
+  readonly extraction: ExtractionFunction;
+  readonly workers: GpuWorkerService;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: LongsightStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const removalPolicy = config.retention.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    Tags.of(this).add('project', 'longsight');
+    Tags.of(this).add('environment', props.envName);
+
+    const accessLogs = new AccessLogBucket(this, 'AccessLogs', { removalPolicy, retentionDays: config.retention.logRetentionDays });
+    this.videoBucket = new VideoBucket(this, 'Videos', {
+      removalPolicy,
+      frameExpiryDays: config.retention.frameExpiryDays,
+      accessLogBucket: accessLogs.bucket,
+    });
+    this.tables = new JobTables(this, 'Tables', { removalPolicy });
+    this.jobQueue = new JobQueue(this, 'Queue', {
+      removalPolicy,
+      visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+      maxReceiveCount: config.queue.maxReceiveCount,
+    });
+
+    this.extraction = new ExtractionFunction(this, 'Extract', {
+      config,
+      removalPolicy,
+      videoBucket: this.videoBucket.bucket,
+      jobsTable: this.tables.jobs,
+      jobQueue: this.jobQueue.queue,
+    });
+    this.videoBucket.notifyOnVideoUpload(this.extraction.fn);
+
+    const network = new WorkerNetwork(this, 'Network', { flowLogBucket: accessLogs.bucket });
+    this.workers = new GpuWorkerService(this, 'Workers', {
+      config,
+      removalPolicy,
+      vpc: network.vpc,
+      queue: this.jobQueue.queue,
+      jobsTable: this.tables.jobs,
+      answersTable: this.tables.answers,
+      videoBucket: this.videoBucket.bucket,
+      metricDimensions: { Stack: this.stackName },
+    });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stackName: this.stackName,
+      removalPolicy,
+      logRetentionDays: config.retention.logRetentionDays,
+      oldestMessageAlarmSeconds: config.queue.oldestMessageAlarmSeconds,
+      queue: this.jobQueue.queue,
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
+      extractFunction: this.extraction.fn,
+      cluster: this.workers.cluster,
+      service: this.workers.service.service,
+      autoScalingGroup: this.workers.autoScalingGroup,
+    });
+
+    this.outputs();
+  }
+
+  /** Stable output keys: the CLI resolves a deployed environment from these. */
+  private outputs(): void {
+    const out = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
+    out('VideoBucketName', this.videoBucket.bucket.bucketName, 'Upload videos here (and optional <key>.questions.json sidecars)');
+    out('JobsTableName', this.tables.jobs.tableName, 'One item per job (status, timings, tokens)');
+    out('AnswersTableName', this.tables.answers.tableName, 'One item per answer');
+    out('JobQueueUrl', this.jobQueue.queue.queueUrl, 'Job messages for the GPU workers');
+    out('DeadLetterQueueUrl', this.jobQueue.deadLetterQueue.queueUrl, 'Jobs that failed maxReceiveCount times');
+    out('ExtractFunctionName', this.extraction.fn.functionName, 'Frame-extraction Lambda');
+    out('ClusterName', this.workers.cluster.clusterName, 'ECS cluster of the GPU workers');
+    out('WorkerServiceName', this.workers.service.service.serviceName, 'ECS service of the GPU workers');
+    out('AlarmTopicArn', this.monitoring.alarmTopic.topicArn, 'Subscribe to receive alarms');
+    out('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
+  }
+}

@@ -1,0 +1,229 @@
+/** The extraction Lambda's pure parts: event parsing, sampling, file sniffing, probe parsing, reasons, job settings. */
+import { ExtractRuntimeConfigSchema } from '../../lib/contracts/env-config';
+import { questionId } from '../../lib/contracts/questions';
+import { PAPER_POOLING } from '../../lib/contracts/settings';
+import { decodeS3Key, parseS3Event, skipReason } from '../../lambda/extract-frames/s3-event';
+import { dropDuplicateFrames, linspaceIndices, planSamples } from '../../lambda/extract-frames/frame-sampler';
+import { sniff } from '../../lambda/extract-frames/file-signature';
+import { parseProbe, rotationOf } from '../../lambda/extract-frames/probe';
+import { checkProbe, checkSize, formatDuration, PermanentInputError, reasonForProbeFailure } from '../../lambda/extract-frames/failure-reasons';
+import { frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
+import { planJob } from '../../lambda/extract-frames/job-settings';
+import { parseSidecar } from '../../lambda/extract-frames/sidecar';
+import { encodeEventKey, s3Event } from '../support/s3-event';
+
+describe('S3 event', () => {
+  const record = (key: string, extra: Record<string, unknown> = {}, eventName = 'ObjectCreated:Put') => ({
+    eventSource: 'aws:s3',
+    eventName,
+    s3: { bucket: { name: 'b' }, object: { key, size: 10, eTag: 'abc', ...extra } },
+  });
+
+  test('keys are form-decoded: + is a space, %2B a plus, UTF-8 escapes', () => {
+    expect(decodeS3Key('my+videos/caf%C3%A9+%2B1.mp4')).toBe('my videos/café +1.mp4');
+    const key = 'a b/ü+(1)/日本.mp4';
+    expect(decodeS3Key(encodeEventKey(key))).toBe(key);
+  });
+
+  test('several records, version ids ("null" on unversioned buckets means none), quoted eTags', () => {
+    const parsed = parseS3Event({ Records: [record('a.mp4', { versionId: 'v1' }), record('b.mp4', { versionId: 'null', eTag: '"q"' }), record('c.mp4')] });
+    expect(parsed.objects.map((o) => [o.key, o.versionId, o.etag])).toEqual([
+      ['a.mp4', 'v1', 'abc'],
+      ['b.mp4', undefined, 'q'],
+      ['c.mp4', undefined, 'abc'],
+    ]);
+    expect(parsed.unusable).toEqual([]);
+  });
+
+  test('the test event, removals and foreign records are not processed', () => {
+    expect(parseS3Event({ Service: 'Amazon S3', Event: 's3:TestEvent' })).toEqual({ objects: [], unusable: [] });
+    const parsed = parseS3Event({ Records: [record('a.mp4', {}, 'ObjectRemoved:Delete'), { eventSource: 'aws:sqs' }, record('%E0%A4%A.mp4')] });
+    expect(parsed.objects).toEqual([]);
+    expect(parsed.unusable.map((u) => u.why)).toEqual([
+      expect.stringMatching(/ObjectRemoved:Delete is not an ObjectCreated event/),
+      expect.stringMatching(/not an S3 event record/),
+      expect.stringMatching(/not valid URL encoding/),
+    ]);
+  });
+
+  test('the test helper builds what S3 sends', () => {
+    const e = s3Event({ bucket: 'b', key: 'x y.mp4', size: 3, etag: '"e"', versionId: 'v' });
+    expect(parseS3Event(e).objects[0]).toMatchObject({ bucket: 'b', key: 'x y.mp4', size: 3, etag: 'e', versionId: 'v', eventName: 'ObjectCreated:Put' });
+  });
+
+  test('what is skipped', () => {
+    expect(skipReason('frames/j-1/frame-00000.jpg')).toMatch(/frames/);
+    expect(skipReason('frames/j-1/x.mp4')).toMatch(/frames/);
+    expect(skipReason('talks/a.questions.json')).toMatch(/sidecar/);
+    expect(skipReason('talks/a.txt')).toMatch(/not a video suffix/);
+    expect(skipReason('talks/')).toMatch(/folder/);
+    expect(skipReason('talks/A.MP4')).toBeUndefined();
+    expect(skipReason('talks/a.webm')).toBeUndefined();
+  });
+});
+
+describe('frame sampler', () => {
+  test('matches numpy.linspace(0, F-1, N, dtype=int)', () => {
+    // Values printed by numpy 2.4.6: np.linspace(0, 99, 8, dtype=int), (0, 5999, 16), (0, 9, 4).
+    expect(linspaceIndices(100, 8)).toEqual([0, 14, 28, 42, 56, 70, 84, 99]);
+    expect(linspaceIndices(6000, 16)).toEqual([0, 399, 799, 1199, 1599, 1999, 2399, 2799, 3199, 3599, 3999, 4399, 4799, 5199, 5599, 5999]);
+    expect(linspaceIndices(10, 4)).toEqual([0, 3, 6, 9]);
+    expect(linspaceIndices(90000, 1)).toEqual([0]);
+  });
+
+  test('fewer frames than requested: each frame once', () => {
+    expect(linspaceIndices(5, 64)).toEqual([0, 1, 2, 3, 4]);
+    expect(linspaceIndices(1, 1024)).toEqual([0]);
+    // linspace with N slightly below F repeats nothing either.
+    const idx = linspaceIndices(70, 64);
+    expect(new Set(idx).size).toBe(idx.length);
+    expect(idx).toHaveLength(64);
+  });
+
+  test('rejects nonsense', () => {
+    expect(() => linspaceIndices(0, 4)).toThrow(/positive/);
+    expect(() => linspaceIndices(10, 0)).toThrow(/positive/);
+    expect(() => planSamples({ durationSeconds: 0 }, 4)).toThrow(/duration/);
+  });
+
+  test('seek points: frame start times, half a frame early', () => {
+    const s = planSamples({ durationSeconds: 4, frameCount: 100, frameRate: 25 }, 8);
+    expect(s.map((p) => p.frameIndex)).toEqual([0, 14, 28, 42, 56, 70, 84, 99]);
+    expect(s[1].time).toBeCloseTo(14 / 25, 9);
+    expect(s[1].seek).toBeCloseTo(14 / 25 - 0.02, 9);
+    expect(s[0].seek).toBe(0);
+    // Unknown frame count: the duration at the frame rate.
+    expect(planSamples({ durationSeconds: 10, frameRate: 10 }, 3).map((p) => p.frameIndex)).toEqual([0, 49, 99]);
+  });
+
+  test('samples that decoded to the same frame are dropped', () => {
+    const out = dropDuplicateFrames([{ timestamp: 0.4, id: 'b' }, { timestamp: 0, id: 'a' }, { timestamp: 0.4, id: 'c' }, { timestamp: 0.8, id: 'd' }]);
+    expect(out.map((f) => f.id)).toEqual(['a', 'b', 'd']);
+  });
+});
+
+describe('file signature', () => {
+  const bytes = (...b: number[]) => Buffer.from(b);
+  test.each([
+    [Buffer.alloc(0), 'empty'],
+    [Buffer.concat([bytes(0, 0, 0, 0x20), Buffer.from('ftypisom')]), 'iso-bmff'],
+    [Buffer.concat([bytes(0, 0, 0, 8), Buffer.from('mdat')]), 'iso-bmff'],
+    [bytes(0x1a, 0x45, 0xdf, 0xa3, 1), 'matroska'],
+    [Buffer.from('RIFF\0\0\0\0AVI LIST'), 'avi'],
+    [bytes(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), 'png'],
+    [bytes(0xff, 0xd8, 0xff, 0xe0), 'jpeg'],
+    [Buffer.from('GIF89a'), 'gif'],
+    [Buffer.from('%PDF-1.7'), 'pdf'],
+    [bytes(0xe7, 0x07, 0x43, 0x45), 'unknown'],
+  ])('%#', (head, kind) => {
+    expect(sniff(head).kind).toBe(kind);
+  });
+});
+
+describe('probe parsing', () => {
+  test('rotation: display matrix (counter-clockwise) wins over the rotate tag (clockwise)', () => {
+    expect(rotationOf({ side_data_list: [{ side_data_type: 'Display Matrix', rotation: -90 }] })).toBe(90);
+    expect(rotationOf({ side_data_list: [{ side_data_type: 'Display Matrix', rotation: 90 }] })).toBe(270);
+    expect(rotationOf({ side_data_list: [{ side_data_type: 'Display Matrix', rotation: 180 }], tags: { rotate: '90' } })).toBe(180);
+    expect(rotationOf({ tags: { rotate: '90' } })).toBe(90);
+    expect(rotationOf({ tags: { rotate: '-90' } })).toBe(270);
+    expect(rotationOf({})).toBe(0);
+  });
+
+  test('stream, display size, frame count (exact from the container, else estimated)', () => {
+    const p = parseProbe({
+      format: { format_name: 'matroska,webm', duration: '3.000000', start_time: '0.000000', size: '1000' },
+      streams: [
+        { index: 0, codec_type: 'audio', codec_name: 'opus' },
+        { index: 1, codec_type: 'video', codec_name: 'vp9', width: 1920, height: 1080, avg_frame_rate: '25/1', side_data_list: [{ side_data_type: 'Display Matrix', rotation: -90 }] },
+      ],
+    });
+    expect(p.video).toMatchObject({ index: 1, codec: 'vp9', width: 1920, height: 1080, rotation: 90, displayWidth: 1080, displayHeight: 1920, frameRate: 25, frameCount: 75, frameCountExact: false, durationSeconds: 3 });
+    expect(p.otherStreams).toEqual([{ type: 'audio', codec: 'opus' }]);
+    const mp4 = parseProbe({ format: { format_name: 'mov,mp4', duration: '2.64' }, streams: [{ index: 0, codec_type: 'video', codec_name: 'h264', width: 2, height: 2, avg_frame_rate: '0/0', r_frame_rate: '25/1', nb_frames: '30', duration: '2.64' }] });
+    expect(mp4.video).toMatchObject({ frameCount: 30, frameCountExact: true, frameRate: 25 });
+  });
+
+  test('cover art is not a video track', () => {
+    const p = parseProbe({ format: { format_name: 'mov,mp4' }, streams: [{ index: 0, codec_type: 'video', codec_name: 'mjpeg', width: 10, height: 10, disposition: { attached_pic: 1 } }] });
+    expect(() => checkProbe(p, { maxDurationSeconds: 10, maxWidth: 100, maxHeight: 100 }, sniff(Buffer.from('\0\0\0\x20ftypisom')))).toThrow(/only a cover picture/);
+  });
+});
+
+describe('failure reasons', () => {
+  const mp4 = sniff(Buffer.from('\0\0\0\x20ftypisom'));
+  const limits = { maxDurationSeconds: 3600, maxWidth: 1920, maxHeight: 1080, maxBytes: 100 };
+  const video = (w: number, h: number, duration?: number, rotation = 0) =>
+    parseProbe({ format: { format_name: 'mov,mp4', duration: duration?.toString() }, streams: [{ index: 0, codec_type: 'video', codec_name: 'h264', width: w, height: h, avg_frame_rate: '25/1', tags: { rotate: String(rotation) } }] });
+
+  test('limits', () => {
+    expect(() => checkSize(101, limits)).toThrow('file size 101 bytes exceeds the limit of 100 bytes');
+    expect(() => checkSize(0, limits)).toThrow('empty file (0 bytes)');
+    expect(() => checkProbe(video(1920, 1080, 7200), limits, mp4)).toThrow('duration 2:00:00 exceeds the limit of 1:00:00');
+    expect(() => checkProbe(video(3840, 2160, 10), limits, mp4)).toThrow('resolution exceeds limit: 3840x2160 is larger than 1920x1080');
+    // Portrait within the limit either way round.
+    expect(checkProbe(video(1920, 1080, 10, 90), limits, mp4)).toEqual({ durationSeconds: 10 });
+    expect(() => checkProbe(video(320, 240, 0), limits, mp4)).toThrow(/^duration 0/);
+    expect(() => checkProbe(video(320, 240, undefined), limits, mp4)).toThrow(/^duration 0/);
+  });
+
+  test('what ffprobe said, in words', () => {
+    expect(reasonForProbeFailure('[mov] moov atom not found\nx.mp4: Invalid data found when processing input', mp4)).toMatch(/^truncated file: moov atom missing/);
+    expect(reasonForProbeFailure('moov atom not found', sniff(Buffer.from([1, 2, 3, 4])), Buffer.from([1, 2, 3, 4]))).toBe('file is not a video (unrecognised content: first bytes 01 02 03 04)');
+    expect(reasonForProbeFailure('EBML header parsing failed', sniff(Buffer.from([0x1a, 0x45, 0xdf, 0xa3])))).toMatch(/corrupt Matroska/);
+    const png = parseProbe({ format: { format_name: 'png_pipe' }, streams: [{ index: 0, codec_type: 'video', codec_name: 'png', width: 2, height: 2 }] });
+    expect(() => checkProbe(png, limits, mp4)).toThrow('file is not a video (PNG image)');
+    const audio = parseProbe({ format: { format_name: 'mov,mp4', duration: '2' }, streams: [{ index: 0, codec_type: 'audio', codec_name: 'aac' }] });
+    expect(() => checkProbe(audio, limits, mp4)).toThrow(new PermanentInputError('no video stream (the file has only: audio aac)'));
+    expect(formatDuration(3725)).toBe('1:02:05');
+  });
+
+  test('network failures are transient, bad data is not', () => {
+    expect(isTransientFfmpegError('Server returned 503 Service Unavailable')).toBe(true);
+    expect(isTransientFfmpegError('Server returned 403 Forbidden (access denied)')).toBe(true);
+    expect(isTransientFfmpegError('Connection refused')).toBe(true);
+    expect(isTransientFfmpegError('Invalid data found when processing input')).toBe(false);
+    expect(isTransientFfmpegError('Server returned 404 Not Found')).toBe(false);
+  });
+});
+
+describe('ffmpeg filter chain', () => {
+  test('PIL-BICUBIC-equivalent resize (Catmull-Rom: B=0, C=0.5) before rotation', () => {
+    expect(frameFilter(384, 90)).toBe('showinfo,scale=384:384:flags=bicubic+accurate_rnd+full_chroma_int:param0=0:param1=0.5,transpose=clock,format=rgb24');
+    expect(rotationFilters(180)).toEqual(['hflip', 'vflip']);
+    expect(rotationFilters(270)).toEqual(['transpose=cclock']);
+    expect(rotationFilters(0)).toEqual([]);
+  });
+});
+
+describe('job settings and sidecar', () => {
+  const config = ExtractRuntimeConfigSchema.parse({ extraction: { frames: 64 }, inference: { maxNewTokens: 128 }, questions: ['Describe this video in detail.', 'List the events.'] });
+
+  test('defaults: the environment questions and settings', () => {
+    const p = planJob(config);
+    expect(p.frames).toBe(64);
+    expect(p.questions.map((q) => q.text)).toEqual(['Describe this video in detail.', 'List the events.']);
+    expect(p.settings).toMatchObject({ frames: 64, maxNewTokens: 128, pooling: PAPER_POOLING });
+  });
+
+  test('sidecar: extra questions deduplicated with stable ids, overrides', () => {
+    const s = parseSidecar(JSON.stringify({ questions: ['List   the events.', 'Who speaks?'], frames: 256, pooling: { groupSize: 1, strideHigh: 2, strideLow: 2 } }), 'a.questions.json');
+    const p = planJob(config, s);
+    expect(p.questions).toEqual([
+      { id: questionId('Describe this video in detail.'), text: 'Describe this video in detail.' },
+      { id: questionId('List the events.'), text: 'List the events.' },
+      { id: questionId('Who speaks?'), text: 'Who speaks?' },
+    ]);
+    expect(p.frames).toBe(256);
+    expect(p.settings).toMatchObject({ frames: 256, pooling: { groupSize: 1, strideHigh: 2, strideLow: 2 }, maxNewTokens: 128 });
+  });
+
+  test('a bad sidecar names the field', () => {
+    expect(() => parseSidecar('{"questions": ["ok", ""]}', 'k.questions.json')).toThrow(/sidecar k\.questions\.json: questions\[1\]: question is empty/);
+    expect(() => parseSidecar('{"frames": 0}', 'k.questions.json')).toThrow(/frames:/);
+    expect(() => parseSidecar('{"framez": 3}', 'k.questions.json')).toThrow(/framez/);
+    expect(() => parseSidecar('nope', 'k.questions.json')).toThrow(/not valid JSON/);
+    const many = parseSidecar(JSON.stringify({ questions: Array.from({ length: 63 }, (_, i) => `q${i}?`) }), 'k.questions.json');
+    expect(() => planJob(config, many, 'k.questions.json')).toThrow(/k\.questions\.json: too many questions: 65/);
+  });
+});

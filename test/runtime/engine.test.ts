@@ -1,0 +1,199 @@
+/**
+ * @jest-environment ./test/convert/support/onnx-environment.js
+ */
+/**
+ * End to end through OnnxEngine on the tiny converted checkpoint: JPEG frames generated with sharp
+ * + questions → answers. Checks the recorded job facts (visual tokens, RoPE scale/mode, pooling),
+ * that the shared-prefix multi-question path gives the same tokens as separate full runs (one
+ * question per job, and a hand-assembled full-sequence one-shot prefill), streaming, seeded
+ * sampling, the sequence budget, abort, and the CUDA error on a machine without it.
+ */
+import sharp from 'sharp';
+import { DEFAULT_SETTINGS, InferenceSettingsSchema, PAPER_POOLING, questionId, STOCK_POOLING, type InferenceSettings, type Question } from '../../lib/contracts';
+import { SequenceBudgetError } from '../../container/runtime/engine';
+import { assembleEmbeddings, createOnnxEngine, type OnnxEngine } from '../../container/runtime/onnx-engine';
+import { framesToPixels } from '../../container/runtime/preprocess';
+import { tokenizeQuestion } from '../../container/runtime/prompt';
+import { jobRotary } from '../../container/runtime/rotary';
+import { argmax } from '../../container/runtime/sampler';
+import { generate } from '../../container/runtime/generate';
+import { VisualSequenceBuilder } from '../../container/runtime/visual-sequence';
+import { maxRelativeError, tinyPackage } from './fixtures';
+
+jest.setTimeout(120_000);
+
+async function makeFrames(n: number, width = 384, height = 384): Promise<Buffer[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, f) => {
+      const rgb = Buffer.alloc(width * height * 3);
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const o = (y * width + x) * 3;
+          rgb[o] = (x + 40 * f) % 256;
+          rgb[o + 1] = (y * 2 + 17 * f) % 256;
+          rgb[o + 2] = ((x ^ y) + 90 * f) % 256;
+        }
+      }
+      return sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    }),
+  );
+}
+
+const q = (text: string): Question => ({ id: questionId(text), text });
+const QUESTIONS = [q('What happens in this video?'), q('How many people are there?'), q('Describe the colours.')];
+
+function settings(over: Partial<InferenceSettings> = {}): InferenceSettings {
+  return InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: STOCK_POOLING, maxNewTokens: 6, prefillChunk: 64, ...over });
+}
+
+/** Per question, the logits of every generation step (copied), from the engine's diagnostics hook. */
+let logitSink: Map<string, Float32Array[]> | undefined;
+function captureLogits(): Map<string, Float32Array[]> {
+  logitSink = new Map();
+  return logitSink;
+}
+
+describe('OnnxEngine end to end (tiny checkpoint, CPU EP)', () => {
+  let engine: OnnxEngine;
+  let frames: Buffer[];
+
+  beforeAll(async () => {
+    const fx = await tinyPackage({ preset: 'tiny' });
+    engine = await createOnnxEngine({
+      modelDir: fx.packageDir,
+      executionProvider: 'cpu',
+      threads: 1,
+      visionBatch: 2,
+      onLogits: ({ questionId: id, logits }) => logitSink?.set(id, [...(logitSink.get(id) ?? []), Float32Array.from(logits)]),
+    });
+    frames = await makeFrames(3);
+  });
+  afterAll(() => engine?.close());
+
+  it('answers every question and records visual tokens, RoPE scale/mode, pooling and timings', async () => {
+    const streamed = new Map<string, string[]>();
+    const r = await engine.answer({
+      frames,
+      questions: QUESTIONS,
+      settings: settings({ rope: { ...DEFAULT_SETTINGS.rope, visualContextWindow: 256 } }),
+      onToken: (id, text) => streamed.set(id, [...(streamed.get(id) ?? []), text]),
+    });
+    expect(r.answers.map((a) => a.questionId)).toEqual(QUESTIONS.map((x) => x.id));
+    expect(r.framesUsed).toBe(3);
+    expect(r.visualTokens).toBe(3 * 14 * 14 + 1); // stock: 14x14 per frame + one image_newline
+    expect(r.ropeMode).toBe('visual-yarn');
+    expect(r.ropeScale).toBeCloseTo(589 / 256, 12);
+    expect(r.pooling).toEqual(STOCK_POOLING);
+    for (const a of r.answers) {
+      expect(a.generatedTokens).toBeGreaterThan(0);
+      expect(a.generatedTokens).toBeLessThanOrEqual(6);
+      expect(a.promptTokens).toBeGreaterThan(r.visualTokens);
+      const chunks = streamed.get(a.questionId)!;
+      expect(chunks.length).toBe(a.generatedTokens);
+      expect(chunks[chunks.length - 1]).toBe(a.text);
+    }
+    expect(r.timings.visionMs).toBeGreaterThan(0);
+    expect(r.timings.prefillMs).toBeGreaterThan(0);
+  });
+
+  it('shared-prefix multi-question answers equal separate runs and a full one-shot prefill (tokens and every step\'s logits)', async () => {
+    // A random tiny model tends to repeat one token whatever the input, so token equality alone
+    // would prove little: every step's logits are compared too.
+    const s = settings({ maxNewTokens: 4, prefillChunk: 100 });
+    const togetherLogits = captureLogits();
+    const together = await engine.answer({ frames, questions: QUESTIONS, settings: s });
+    for (let i = 0; i < QUESTIONS.length; i++) {
+      const aloneLogits = captureLogits();
+      const alone = await engine.answer({ frames, questions: [QUESTIONS[i]], settings: s });
+      expect(alone.answers[0].text).toBe(together.answers[i].text);
+      expect(alone.answers[0].generatedTokens).toBe(together.answers[i].generatedTokens);
+      const a = aloneLogits.get(QUESTIONS[i].id)!;
+      const t = togetherLogits.get(QUESTIONS[i].id)!;
+      expect(a.length).toBe(t.length);
+      a.forEach((l, step) => expect(maxRelativeError(t[step], l)).toBeLessThan(1e-5));
+    }
+    // Different questions must give different logits, or the comparison above would be vacuous.
+    expect(maxRelativeError(togetherLogits.get(QUESTIONS[0].id)![0], togetherLogits.get(QUESTIONS[1].id)![0])).toBeGreaterThan(1e-3);
+    logitSink = undefined;
+
+    // Independent path: the whole prompt (video spliced in) prefilled in one shot, no prefix reuse.
+    const m = engine.model;
+    const pixels = await framesToPixels(frames, m.preprocess);
+    const feats = await m.vision.encode(pixels, frames.length, 3);
+    const b = new VisualSequenceBuilder(frames.length, m.manifest.vision.gridSize, m.manifest.text.hiddenSize, STOCK_POOLING);
+    feats.forEach((f) => b.addFrame(f));
+    const visual = b.finish(m.imageNewline);
+    for (let i = 0; i < QUESTIONS.length; i++) {
+      const p = tokenizeQuestion(m.tokenizer, QUESTIONS[i].text, m.manifest.tokens.video);
+      const full = assembleEmbeddings(m.embeddings, p.ids, p.videoIndex, visual, b.tokenCount);
+      const rotary = jobRotary(m.decoder, { headDim: m.manifest.text.headDim, ropeTheta: m.manifest.text.ropeTheta, languageWindow: 32768, rope: s.rope, visualTokens: b.tokenCount, positions: full.count + 4 });
+      const start = await m.decoder.prefill(full.embeds, full.count, m.decoder.emptyCache(), rotary.tensors, full.count);
+      const steps: Float32Array[] = [];
+      const g = await generate(m.decoder, m.embeddings, start, rotary.tensors, {
+        maxNewTokens: 4,
+        stopIds: new Set(m.manifest.tokens.eos),
+        sampler: argmax,
+        onLogits: (l) => steps.push(Float32Array.from(l)),
+      });
+      expect(m.tokenizer.decode(g.ids)).toBe(together.answers[i].text);
+      expect(together.answers[i].promptTokens).toBe(full.count);
+      const t = togetherLogits.get(QUESTIONS[i].id)!;
+      steps.forEach((l, step) => expect(maxRelativeError(t[step], l)).toBeLessThan(1e-5));
+    }
+  });
+
+  it('gives the same logits for any vision batch size, and handles frames that need resizing', async () => {
+    const fx = await tinyPackage({ preset: 'tiny' });
+    const batched = captureLogits();
+    const a = await engine.answer({ frames, questions: QUESTIONS.slice(0, 1), settings: settings({ maxNewTokens: 1 }) });
+    logitSink = undefined;
+    const steps: Float32Array[] = [];
+    const one = await createOnnxEngine({ modelDir: fx.packageDir, visionBatch: 1, threads: 1, onLogits: ({ logits }) => steps.push(Float32Array.from(logits)) });
+    try {
+      const b = await one.answer({ frames, questions: QUESTIONS.slice(0, 1), settings: settings({ maxNewTokens: 1 }) });
+      expect(b.answers[0].text).toBe(a.answers[0].text);
+      expect(maxRelativeError(steps[0], batched.get(QUESTIONS[0].id)![0])).toBeLessThan(1e-5);
+    } finally {
+      await one.close();
+    }
+    const wide = await makeFrames(2, 640, 360);
+    const r = await engine.answer({ frames: wide, questions: QUESTIONS.slice(0, 1), settings: settings() });
+    expect(r.visualTokens).toBe(2 * 196 + 1);
+  });
+
+  it('applies the paper pooling schedule and extension to the token count and s', async () => {
+    const many = await makeFrames(5);
+    const r = await engine.answer({ frames: many, questions: QUESTIONS.slice(0, 1), settings: settings({ pooling: PAPER_POOLING, rope: { ...DEFAULT_SETTINGS.rope, visualContextWindow: 100 } }) });
+    expect(r.visualTokens).toBe(196 + 3 * 16 + 196 + 1); // groups [0..3], [4]: 14x14, 4x4 x3, 14x14, newline
+    expect(r.ropeScale).toBeCloseTo(r.visualTokens / 100, 12);
+    const off = await engine.answer({ frames: many, questions: QUESTIONS.slice(0, 1), settings: settings({ pooling: PAPER_POOLING, rope: { ...DEFAULT_SETTINGS.rope, mode: 'off' } }) });
+    expect(off.ropeScale).toBe(1);
+    expect(off.ropeMode).toBe('off');
+  });
+
+  it('samples reproducibly with a seed', async () => {
+    const s = settings({ sampling: { temperature: 1.2, topP: 0.9, seed: 42 }, maxNewTokens: 8 });
+    const a = await engine.answer({ frames: frames.slice(0, 1), questions: QUESTIONS.slice(0, 2), settings: s });
+    const b = await engine.answer({ frames: frames.slice(0, 1), questions: QUESTIONS.slice(0, 2), settings: s });
+    expect(b.answers.map((x) => x.text)).toEqual(a.answers.map((x) => x.text));
+  });
+
+  it('throws SequenceBudgetError before any work when the sequence exceeds maxSequenceTokens', async () => {
+    const err = await engine.answer({ frames, questions: QUESTIONS, settings: settings({ maxSequenceTokens: 300 }) }).catch((e) => e);
+    expect(err).toBeInstanceOf(SequenceBudgetError);
+    expect(err.budget).toBe(300);
+    expect(err.sequenceTokens).toBeGreaterThan(3 * 196);
+  });
+
+  it('stops between steps when aborted and names undecodable frames', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('shutting down'));
+    await expect(engine.answer({ frames, questions: QUESTIONS, settings: settings(), signal: ac.signal })).rejects.toThrow(/shutting down/);
+    await expect(engine.answer({ frames: [frames[0], Buffer.from('garbage')], questions: QUESTIONS, settings: settings() })).rejects.toThrow(/frame 1/);
+  });
+
+  it('fails clearly when CUDA is requested on a machine without the CUDA provider', async () => {
+    const fx = await tinyPackage({ preset: 'tiny' });
+    await expect(createOnnxEngine({ modelDir: fx.packageDir, executionProvider: 'cuda' })).rejects.toThrow(/CUDA execution provider requested.*(libonnxruntime_providers_cuda|no CUDA support)/s);
+  });
+});

@@ -1,0 +1,576 @@
+/**
+ * The stack of every environment in cdk.json, synthesized once each (bundling, asset staging and
+ * cdk-nag included, as `cdk synth -c env=NAME` does) and checked property by property against the
+ * environment's validated configuration.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { builtinModules } from 'node:module';
+import * as path from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import {
+  ANSWERS_TABLE_KEYS,
+  ENV,
+  EnvironmentConfig,
+  ExtractRuntimeConfigSchema,
+  JOBS_TABLE_KEYS,
+  METRICS_NAMESPACE,
+  WORKER_METRICS,
+  WorkerConfigSchema,
+  resolveEnvironment,
+  suffixCaseVariants,
+} from '../../lib/contracts';
+import { extractRuntimeConfig } from '../../lib/stack/extraction-function';
+import { taskSize, WORKER_HEALTH_CHECK_COMMAND, WORKER_STOP_TIMEOUT_SECONDS } from '../../lib/stack/gpu-worker-service';
+import { parseS3Uri } from '../../lib/stack/model-artifact-access';
+import { LAYER_NODE_MODULES } from '../../lib/stack/native-modules-layer';
+import { readCdkJson, removeOutdir, resourcesOfType, synthEnvironment, Synthesized, logicalIdOf } from './synth';
+
+jest.setTimeout(240_000);
+
+const environments = readCdkJson().context.environments;
+const ENV_NAMES = Object.keys(environments);
+const synthesized = new Map<string, Synthesized>();
+
+beforeAll(() => {
+  for (const name of ENV_NAMES) synthesized.set(name, synthEnvironment(name));
+}, 240_000);
+
+afterAll(() => {
+  for (const s of synthesized.values()) removeOutdir(s);
+});
+
+/** Every statement of every IAM policy in the template, with the policy's roles. */
+function policyStatements(s: Synthesized): { roles: string[]; statement: any }[] {
+  return resourcesOfType(s, 'AWS::IAM::Policy').flatMap(([, r]) =>
+    (r.Properties.PolicyDocument.Statement as any[]).map((statement) => ({
+      roles: (r.Properties.Roles ?? []).map((x: any) => x.Ref),
+      statement,
+    })),
+  );
+}
+const actionsOf = (statement: any): string[] => [statement.Action].flat();
+function directorySize(dir: string): number {
+  return fs.readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => {
+    const p = path.join(dir, e.name);
+    return sum + (e.isDirectory() ? directorySize(p) : fs.statSync(p).size);
+  }, 0);
+}
+
+describe.each(ENV_NAMES)('environment %s', (envName) => {
+  let s: Synthesized;
+  let config: EnvironmentConfig;
+  const deletion = () => (config.retention.removalPolicy === 'retain' ? 'Retain' : 'Delete');
+  const id = (construct: { node: { defaultChild?: unknown } }) => logicalIdOf(s.stack, construct);
+
+  beforeAll(() => {
+    s = synthesized.get(envName)!;
+    config = resolveEnvironment(environments, envName);
+  });
+  const assetDirOf = (s3Key: string) => path.join(s.assembly.directory, `asset.${s3Key.replace(/\.zip$/, '')}`);
+
+  it('is named Longsight-<env> and tagged', () => {
+    expect(s.stack.stackName).toBe(`Longsight-${envName}`);
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      Tags: Match.arrayWith([{ Key: 'environment', Value: envName }, { Key: 'project', Value: 'longsight' }]),
+    });
+  });
+
+  describe('video bucket', () => {
+    it('is encrypted, private, TLS-only, versioned, logged, and expires frames/', () => {
+      const bucket = s.json.Resources[id(s.stack.videoBucket.bucket)];
+      expect(bucket.Properties).toMatchObject({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        VersioningConfiguration: { Status: 'Enabled' },
+        LoggingConfiguration: { DestinationBucketName: { Ref: expect.stringMatching(/^AccessLogs/) } },
+      });
+      expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual(
+        expect.arrayContaining([expect.objectContaining({ Prefix: 'frames/', ExpirationInDays: config.retention.frameExpiryDays, Status: 'Enabled' })]),
+      );
+      expect((bucket as any).DeletionPolicy).toBe(deletion());
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id(s.stack.videoBucket.bucket) },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+
+    it('the access-log bucket is private, encrypted and TLS-only too', () => {
+      const logs = resourcesOfType(s, 'AWS::S3::Bucket').filter(([k]) => k.startsWith('AccessLogs'));
+      expect(logs).toHaveLength(1);
+      expect(logs[0][1].Properties).toMatchObject({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      });
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: logs[0][0] },
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+    });
+
+    it('sends ObjectCreated for every video suffix case variant, and nothing else, to the extraction Lambda', () => {
+      const [[, notifications]] = resourcesOfType(s, 'Custom::S3BucketNotifications');
+      expect(notifications.Properties.BucketName).toEqual({ Ref: id(s.stack.videoBucket.bucket) });
+      const configs = notifications.Properties.NotificationConfiguration.LambdaFunctionConfigurations as any[];
+      const fnArn = { 'Fn::GetAtt': [id(s.stack.extraction.fn), 'Arn'] };
+      for (const c of configs) {
+        expect(c.Events).toEqual(['s3:ObjectCreated:*']);
+        expect(c.LambdaFunctionArn).toEqual(fnArn);
+      }
+      const suffixes = configs.map((c) => {
+        const rules = c.Filter.Key.FilterRules as { Name: string; Value: string }[];
+        expect(rules).toHaveLength(1);
+        expect(rules[0].Name).toBe('suffix');
+        return rules[0].Value;
+      });
+      expect(suffixes.sort()).toEqual([...suffixCaseVariants()].sort());
+      expect(suffixes).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.Mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v', '.MOV']));
+      expect(notifications.Properties.NotificationConfiguration.QueueConfigurations).toBeUndefined();
+      s.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        Principal: 's3.amazonaws.com',
+        FunctionName: fnArn,
+        SourceArn: { 'Fn::GetAtt': [id(s.stack.videoBucket.bucket), 'Arn'] },
+      });
+    });
+  });
+
+  describe('frame-extraction Lambda', () => {
+    let fn: any;
+    beforeAll(() => {
+      fn = s.json.Resources[id(s.stack.extraction.fn)].Properties;
+    });
+
+    it('runs the bundled handler on Node.js 22 (x86_64, for the layer binaries)', () => {
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.Handler).toBe('index.handler');
+      expect(fn.Architectures).toEqual(['x86_64']);
+      const bundle = fs.readFileSync(path.join(assetDirOf(fn.Code.S3Key), 'index.js'), 'utf8');
+      // Self-contained but for Node built-ins, the layer's native modules, the SDK's optional CRT
+      // signer (loaded in a try) and the ffmpeg installer packages (only without FFMPEG_PATH).
+      const required = new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]));
+      const allowed = new Set([...LAYER_NODE_MODULES, '@aws-sdk/signature-v4-crt', '@ffmpeg-installer/ffmpeg', '@ffprobe-installer/ffprobe']);
+      for (const r of required) expect(builtinModules.includes(r.replace(/^node:/, '')) || allowed.has(r) ? 'ok' : r).toBe('ok');
+      expect(required).toContain('sharp');
+    });
+
+    it('loads with its layers as Lambda would: handler exported, sharp and ffprobe resolve from /opt', () => {
+      expect(fn.Layers).toHaveLength(2);
+      const layerDirs = (fn.Layers as { Ref: string }[]).map((l) => assetDirOf(s.json.Resources[l.Ref].Properties.Content.S3Key));
+      const nodePath = layerDirs.map((d) => path.join(d, 'nodejs', 'node_modules')).filter((d) => fs.existsSync(d));
+      expect(nodePath).toHaveLength(1);
+      const ffprobe = layerDirs.map((d) => path.join(d, 'bin', 'ffprobe')).find((f) => fs.existsSync(f))!;
+      const bundleDir = assetDirOf(fn.Code.S3Key);
+      const probe = [
+        `const m = require(${JSON.stringify(path.join(bundleDir, 'index.js'))});`,
+        `const sharp = require('sharp');`,
+        `console.log(JSON.stringify({ handler: typeof m.handler, sharp: typeof sharp, vips: sharp.versions.vips }));`,
+      ].join('\n');
+      // Only the layer's module path: the repository's node_modules must not be reachable.
+      const out = execFileSync(process.execPath, ['-e', probe], {
+        cwd: bundleDir,
+        env: { PATH: process.env.PATH, NODE_PATH: nodePath[0], [ENV.extractConfig]: fn.Environment.Variables[ENV.extractConfig], AWS_REGION: 'us-east-1' },
+        encoding: 'utf8',
+      });
+      const loaded = JSON.parse(out.trim().split('\n').pop()!);
+      expect(loaded).toMatchObject({ handler: 'function', sharp: 'function' });
+      expect(loaded.vips).toMatch(/^\d+\.\d+/);
+      expect(execFileSync(ffprobe, ['-version'], { encoding: 'utf8' })).toMatch(/^ffprobe version/);
+      // Lambda's limit: function plus layers at most 250 MB unzipped.
+      const size = [bundleDir, ...layerDirs].reduce((sum, d) => sum + directorySize(d), 0);
+      expect(size).toBeLessThan(250 * 1024 * 1024);
+    });
+
+    it('is sized and limited from the configuration', () => {
+      expect(fn.MemorySize).toBe(config.lambda.memoryMiB);
+      expect(fn.Timeout).toBe(config.lambda.timeoutSeconds);
+      expect(fn.EphemeralStorage).toEqual({ Size: config.lambda.ephemeralStorageMiB });
+      expect(fn.ReservedConcurrentExecutions).toBe(config.lambda.reservedConcurrency);
+    });
+
+    it('logs as JSON to its own log group with the configured retention', () => {
+      expect(fn.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: { Ref: id(s.stack.extraction.logGroup) } });
+      const group = s.json.Resources[id(s.stack.extraction.logGroup)] as any;
+      expect(group.Properties.RetentionInDays).toBe(config.retention.logRetentionDays);
+      expect(group.DeletionPolicy).toBe(deletion());
+    });
+
+    it('gets its runtime configuration, table, queue and ffmpeg paths through the shared env names', () => {
+      const env = fn.Environment.Variables;
+      const runtime = ExtractRuntimeConfigSchema.parse(JSON.parse(env[ENV.extractConfig]));
+      expect(runtime).toEqual(extractRuntimeConfig(config));
+      expect(runtime.extraction.frames).toBe(config.extraction.frames);
+      expect(runtime.questions).toEqual(config.questions);
+      expect(env[ENV.jobsTable]).toEqual({ Ref: id(s.stack.tables.jobs) });
+      expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
+      expect(env[ENV.videoBucket]).toEqual({ Ref: id(s.stack.videoBucket.bucket) });
+      expect(env[ENV.ffmpegPath]).toBe('/opt/bin/ffmpeg');
+      expect(env[ENV.ffprobePath]).toBe('/opt/bin/ffprobe');
+    });
+
+    it('has a layer with the npm-shipped ffmpeg and ffprobe at bin/, executable by any user', () => {
+      const layers = (fn.Layers as { Ref: string }[]).map((l) => s.json.Resources[l.Ref].Properties);
+      for (const layer of layers) {
+        expect(layer.CompatibleArchitectures).toEqual(['x86_64']);
+        expect(layer.CompatibleRuntimes).toEqual(['nodejs22.x']);
+      }
+      const assetDir = layers.map((l) => assetDirOf(l.Content.S3Key)).find((d) => fs.existsSync(path.join(d, 'bin')))!;
+      for (const [pkg, file] of [
+        ['@ffmpeg-installer/linux-x64', 'ffmpeg'],
+        ['@ffprobe-installer/linux-x64', 'ffprobe'],
+      ]) {
+        const staged = fs.statSync(path.join(assetDir, 'bin', file));
+        const source = fs.statSync(path.join(path.dirname(require.resolve(`${pkg}/package.json`)), file));
+        expect(staged.size).toBe(source.size);
+        expect(staged.mode & 0o555).toBe(0o555);
+      }
+    });
+
+    it('may read uploads, write and clean frames/, write job items and send job messages: nothing more', () => {
+      const roleRef = fn.Role['Fn::GetAtt'][0];
+      const statements = policyStatements(s).filter((p) => p.roles.includes(roleRef)).map((p) => p.statement);
+      const actions = statements.flatMap(actionsOf).sort();
+      expect(actions).toEqual(
+        [
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          's3:DeleteObject',
+          's3:GetObject',
+          's3:GetObjectVersion',
+          's3:ListBucket',
+          's3:PutObject',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+          'sqs:SendMessage',
+        ].sort(),
+      );
+      const put = statements.find((st) => actionsOf(st).includes('s3:PutObject'));
+      expect(JSON.stringify(put.Resource)).toContain('/frames/*');
+      const list = statements.find((st) => actionsOf(st).includes('s3:ListBucket'));
+      expect(list.Resource).toEqual({ 'Fn::GetAtt': [id(s.stack.videoBucket.bucket), 'Arn'] });
+      const ddb = statements.find((st) => actionsOf(st).includes('dynamodb:PutItem'));
+      expect(ddb.Resource).toEqual({ 'Fn::GetAtt': [id(s.stack.tables.jobs), 'Arn'] });
+      const role = s.json.Resources[roleRef].Properties;
+      expect(role.ManagedPolicyArns).toBeUndefined();
+    });
+  });
+
+  describe('job queue', () => {
+    it('is encrypted, TLS-only, long-polling, with the configured visibility timeout and a DLQ', () => {
+      const q = s.json.Resources[id(s.stack.jobQueue.queue)].Properties;
+      expect(q).toMatchObject({
+        SqsManagedSseEnabled: true,
+        VisibilityTimeout: config.queue.visibilityTimeoutSeconds,
+        ReceiveMessageWaitTimeSeconds: 20,
+        RedrivePolicy: {
+          deadLetterTargetArn: { 'Fn::GetAtt': [id(s.stack.jobQueue.deadLetterQueue), 'Arn'] },
+          maxReceiveCount: config.queue.maxReceiveCount,
+        },
+      });
+      expect(config.queue.maxReceiveCount).toBe(3);
+      const dlq = s.json.Resources[id(s.stack.jobQueue.deadLetterQueue)].Properties;
+      expect(dlq.SqsManagedSseEnabled).toBe(true);
+      for (const queue of [s.stack.jobQueue.queue, s.stack.jobQueue.deadLetterQueue]) {
+        s.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: id(queue) }],
+          PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+        });
+      }
+    });
+  });
+
+  describe('tables', () => {
+    it('use the contract keys and indexes, on demand, with PITR and encryption', () => {
+      const jobs = s.json.Resources[id(s.stack.tables.jobs)] as any;
+      const answers = s.json.Resources[id(s.stack.tables.answers)] as any;
+      for (const t of [jobs, answers]) {
+        expect(t.Properties).toMatchObject({
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+        });
+        expect(t.DeletionPolicy).toBe(deletion());
+        expect(Boolean(t.Properties.DeletionProtectionEnabled)).toBe(config.retention.removalPolicy === 'retain');
+      }
+      expect(jobs.Properties.KeySchema).toEqual([{ AttributeName: JOBS_TABLE_KEYS.partitionKey, KeyType: 'HASH' }]);
+      const index = (t: any, name: string) => t.Properties.GlobalSecondaryIndexes.find((g: any) => g.IndexName === name);
+      for (const gsi of [JOBS_TABLE_KEYS.byStatus, JOBS_TABLE_KEYS.byVideo]) {
+        expect(index(jobs, gsi.indexName).KeySchema).toEqual([
+          { AttributeName: gsi.partitionKey, KeyType: 'HASH' },
+          { AttributeName: gsi.sortKey, KeyType: 'RANGE' },
+        ]);
+      }
+      expect(answers.Properties.KeySchema).toEqual([
+        { AttributeName: ANSWERS_TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ANSWERS_TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+      ]);
+      expect(index(answers, ANSWERS_TABLE_KEYS.byVideo.indexName).KeySchema).toEqual([
+        { AttributeName: ANSWERS_TABLE_KEYS.byVideo.partitionKey, KeyType: 'HASH' },
+        { AttributeName: ANSWERS_TABLE_KEYS.byVideo.sortKey, KeyType: 'RANGE' },
+      ]);
+    });
+  });
+
+  describe('GPU workers', () => {
+    let task: any;
+    let container: any;
+    beforeAll(() => {
+      task = s.json.Resources[id(s.stack.workers.service.taskDefinition)].Properties;
+      container = task.ContainerDefinitions[0];
+    });
+
+    it('run on an ASG of the ECS GPU-optimised AMI, min 0, IMDSv2, encrypted root volume', () => {
+      const lt = resourcesOfType(s, 'AWS::EC2::LaunchTemplate')[0][1].Properties.LaunchTemplateData;
+      const amiParam = s.json as any;
+      const param = amiParam.Parameters[lt.ImageId.Ref];
+      expect(param.Default).toBe('/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id');
+      expect(lt.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+      expect(lt.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: expect.objectContaining({ Encrypted: true, VolumeType: 'gp3' }) }]);
+      const userData = JSON.stringify(lt.UserData);
+      expect(userData).toContain('ECS_CLUSTER=');
+      expect(userData).toContain(`ECS_CONTAINER_STOP_TIMEOUT=${WORKER_STOP_TIMEOUT_SECONDS}s`);
+      expect(userData.includes('ECS_ENABLE_SPOT_INSTANCE_DRAINING=true')).toBe(config.gpu.spot);
+
+      const asg = s.json.Resources[id(s.stack.workers.autoScalingGroup)].Properties;
+      expect(asg.MinSize).toBe('0');
+      expect(asg.MaxSize).toBe(String(Math.ceil(config.gpu.maxWorkers / taskSize(config.gpu.instanceTypes).gpusPerInstance)));
+      expect(asg.DesiredCapacity).toBeUndefined();
+      expect(asg.MixedInstancesPolicy.LaunchTemplate.Overrides).toEqual(config.gpu.instanceTypes.map((t) => ({ InstanceType: t })));
+    });
+
+    it('use spot or on-demand capacity as configured', () => {
+      const asg = s.json.Resources[id(s.stack.workers.autoScalingGroup)].Properties;
+      const dist = asg.MixedInstancesPolicy.InstancesDistribution;
+      if (config.gpu.spot) {
+        expect(dist).toMatchObject({ OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0, SpotAllocationStrategy: 'price-capacity-optimized' });
+        expect(asg.CapacityRebalance).toBe(true);
+      } else {
+        expect(dist).toMatchObject({ OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 100 });
+        expect(dist.SpotAllocationStrategy).toBeUndefined();
+        expect(asg.CapacityRebalance).toBe(false);
+      }
+    });
+
+    it('sit behind a capacity provider with managed scaling, used by the service', () => {
+      const [[cpId, cp]] = resourcesOfType(s, 'AWS::ECS::CapacityProvider');
+      expect(cp.Properties.AutoScalingGroupProvider).toMatchObject({
+        AutoScalingGroupArn: { Ref: id(s.stack.workers.autoScalingGroup) },
+        ManagedScaling: { Status: 'ENABLED', TargetCapacity: 100 },
+        ManagedTerminationProtection: 'ENABLED',
+      });
+      const service = s.json.Resources[id(s.stack.workers.service.service)].Properties;
+      expect(service.CapacityProviderStrategy).toEqual([{ CapacityProvider: { Ref: cpId }, Weight: 1 }]);
+      expect(service.DesiredCount).toBe(0);
+      s.template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    });
+
+    it('reserve one GPU per task, built from container/Dockerfile, with health check and a 120 s stop timeout', () => {
+      expect(task.RequiresCompatibilities).toEqual(['EC2']);
+      expect(container.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+      expect(container.StopTimeout).toBe(120);
+      expect(container.HealthCheck).toMatchObject({ Command: WORKER_HEALTH_CHECK_COMMAND });
+      expect(container.HealthCheck.Command).toEqual(['CMD', 'node', '/app/dist/container/worker/health.js']);
+      expect(container.MemoryReservation).toBe(taskSize(config.gpu.instanceTypes).memoryReservationMiB);
+      expect(container.LogConfiguration.Options['awslogs-group']).toEqual({ Ref: id(s.stack.workers.logGroup) });
+
+      const assets = JSON.parse(fs.readFileSync(path.join(s.assembly.directory, `${s.stack.stackName}.assets.json`), 'utf8'));
+      const images = Object.values(assets.dockerImages) as any[];
+      expect(images).toHaveLength(1);
+      expect(images[0].source.dockerFile).toBe('container/Dockerfile');
+      expect(images[0].source.platform).toBe('linux/amd64');
+      expect(JSON.stringify(container.Image)).toContain(Object.keys(assets.dockerImages)[0]);
+      // The staged build context is the repository without node_modules, outputs or git.
+      const context = path.join(s.assembly.directory, images[0].source.directory);
+      const entries = fs.readdirSync(context);
+      expect(entries).toEqual(expect.arrayContaining(['container', 'lib', 'package.json', 'package-lock.json']));
+      for (const excluded of ['node_modules', 'cdk.out', '.git', 'test', 'dist']) expect(entries).not.toContain(excluded);
+    });
+
+    it('get queue, tables, model location and a valid worker config through the shared env names', () => {
+      const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+      expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
+      expect(env[ENV.jobsTable]).toEqual({ Ref: id(s.stack.tables.jobs) });
+      expect(env[ENV.answersTable]).toEqual({ Ref: id(s.stack.tables.answers) });
+      expect(env[ENV.modelUri]).toBe(config.model.artifactUri);
+      expect(env[ENV.modelId]).toBe(config.model.id);
+      expect(env[ENV.modelCacheDir]).toBe('/models');
+      const worker = WorkerConfigSchema.parse(JSON.parse(env[ENV.workerConfig] as string));
+      expect(worker).toMatchObject({
+        jobsPerWorker: config.gpu.jobsPerWorker,
+        visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
+        maxReceiveCount: config.queue.maxReceiveCount,
+        stopTimeoutSeconds: 120,
+        metrics: { namespace: METRICS_NAMESPACE, dimensions: { Stack: `Longsight-${envName}` } },
+      });
+      // The model cache on the instance survives task restarts.
+      expect(container.MountPoints).toEqual([{ ContainerPath: '/models', ReadOnly: false, SourceVolume: 'model-cache' }]);
+    });
+
+    it('scale tasks from 0 to max on backlog = visible + in-flight, exactly ceil(backlog / jobs per worker)', () => {
+      const [[targetId, target]] = resourcesOfType(s, 'AWS::ApplicationAutoScaling::ScalableTarget');
+      expect(target.Properties).toMatchObject({ MinCapacity: 0, MaxCapacity: config.gpu.maxWorkers, ScalableDimension: 'ecs:service:DesiredCount' });
+      const policies = resourcesOfType(s, 'AWS::ApplicationAutoScaling::ScalingPolicy');
+      // Only the backlog policy's two halves: no visible-only policy, no CPU target tracking.
+      expect(policies).toHaveLength(2);
+      for (const [, p] of policies) {
+        expect(p.Properties.ScalingTargetId).toEqual({ Ref: targetId });
+        expect(p.Properties.PolicyType).toBe('StepScaling');
+        expect(p.Properties.StepScalingPolicyConfiguration.AdjustmentType).toBe('ExactCapacity');
+      }
+      const alarms = resourcesOfType(s, 'AWS::CloudWatch::Alarm').filter(([, a]) =>
+        (a.Properties.AlarmActions ?? []).some((x: any) => policies.some(([pid]) => x.Ref === pid)),
+      );
+      expect(alarms).toHaveLength(2);
+      for (const [, a] of alarms) {
+        const metrics = a.Properties.Metrics as any[];
+        expect(metrics.find((m) => m.ReturnData !== false).Expression).toBe('visible + inflight');
+        const names = metrics.filter((m) => m.MetricStat).map((m) => m.MetricStat.Metric.MetricName).sort();
+        expect(names).toEqual(['ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesVisible']);
+        for (const m of metrics.filter((x) => x.MetricStat)) {
+          expect(m.MetricStat.Metric.Dimensions).toEqual([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(s.stack.jobQueue.queue), 'QueueName'] } }]);
+        }
+      }
+      // Evaluate the deployed policy the way Application Auto Scaling does, for every backlog.
+      const lower = alarms.find(([, a]) => a.Properties.ComparisonOperator === 'LessThanOrEqualToThreshold')![1].Properties;
+      const upper = alarms.find(([, a]) => a.Properties.ComparisonOperator === 'GreaterThanOrEqualToThreshold')![1].Properties;
+      const policyOf = (alarm: any) => policies.find(([pid]) => pid === alarm.AlarmActions[0].Ref)![1].Properties.StepScalingPolicyConfiguration.StepAdjustments as any[];
+      const desired = (backlog: number): number => {
+        const [alarm, steps] = backlog <= lower.Threshold ? [lower, policyOf(lower)] : backlog >= upper.Threshold ? [upper, policyOf(upper)] : [undefined, []];
+        if (!alarm) throw new Error(`backlog ${backlog} fires no alarm`);
+        const d = backlog - alarm.Threshold;
+        const step = steps.find((x) => (x.MetricIntervalLowerBound ?? -Infinity) <= d && d < (x.MetricIntervalUpperBound ?? Infinity)) ??
+          steps.find((x) => x.MetricIntervalUpperBound === 0 && d <= 0);
+        return step.ScalingAdjustment;
+      };
+      expect(desired(0)).toBe(0);
+      for (let b = 1; b <= config.gpu.maxWorkers * config.gpu.jobsPerWorker + 3; b++) {
+        expect(desired(b)).toBe(Math.min(Math.ceil(b / config.gpu.jobsPerWorker), config.gpu.maxWorkers));
+      }
+    });
+
+    it('may read the model artifact location: the task role only, only that prefix', () => {
+      const { bucket, prefix } = parseS3Uri(config.model.artifactUri);
+      const taskRoleId = id(s.stack.workers.service.taskDefinition.taskRole as any);
+      const mentions = policyStatements(s).filter((p) => JSON.stringify(p.statement).includes(`:s3:::${bucket}`));
+      expect(mentions.length).toBeGreaterThan(0);
+      for (const m of mentions) expect(m.roles).toEqual([taskRoleId]);
+      const get = mentions.find((m) => actionsOf(m.statement).includes('s3:GetObject'))!.statement;
+      expect(actionsOf(get)).toEqual(['s3:GetObject']);
+      expect(JSON.stringify(get.Resource)).toContain(`:s3:::${bucket}/${prefix}*`);
+      const list = mentions.find((m) => actionsOf(m.statement).includes('s3:ListBucket'))!.statement;
+      expect(list.Condition).toEqual({ StringLike: { 's3:prefix': [`${prefix}*`] } });
+    });
+
+    it('may consume the queue, read frames, and write job and answer items', () => {
+      const taskRoleId = id(s.stack.workers.service.taskDefinition.taskRole as any);
+      const actions = policyStatements(s).filter((p) => p.roles.includes(taskRoleId)).flatMap((p) => actionsOf(p.statement));
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:DeleteMessage',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          's3:GetObject',
+          'ecs:UpdateTaskProtection',
+        ]),
+      );
+      expect(actions).not.toContain('s3:PutObject');
+      expect(actions).not.toContain('sqs:SendMessage');
+    });
+  });
+
+  it('grants no wildcard actions on data resources (S3, DynamoDB, SQS) and no full-service rights anywhere', () => {
+    for (const { statement } of policyStatements(s)) {
+      for (const action of actionsOf(statement)) {
+        expect(action).not.toBe('*');
+        expect(action).not.toMatch(/^[a-z0-9-]+:\*$/);
+        if (/^(s3|dynamodb|sqs):/.test(action)) expect(action).not.toContain('*');
+      }
+    }
+  });
+
+  describe('monitoring', () => {
+    const alarmOn = (metricName: string) =>
+      resourcesOfType(s, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === metricName);
+
+    it('alarms on DLQ depth > 0, oldest message age, Lambda errors and throttles, worker task failures, all to the encrypted topic', () => {
+      const topicId = id(s.stack.monitoring.alarmTopic);
+      s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+      const expectAlarm = (metricName: string, threshold: number, dims: unknown) => {
+        const found = alarmOn(metricName).filter(([, a]) => JSON.stringify(a.Properties.Dimensions ?? []).includes(JSON.stringify(dims)));
+        expect(found).toHaveLength(1);
+        expect(found[0][1].Properties).toMatchObject({ Threshold: threshold, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: [{ Ref: topicId }] });
+      };
+      expectAlarm('ApproximateNumberOfMessagesVisible', 0, { 'Fn::GetAtt': [id(s.stack.jobQueue.deadLetterQueue), 'QueueName'] });
+      expectAlarm('ApproximateAgeOfOldestMessage', config.queue.oldestMessageAlarmSeconds, { 'Fn::GetAtt': [id(s.stack.jobQueue.queue), 'QueueName'] });
+      expectAlarm('Errors', 0, { Ref: id(s.stack.extraction.fn) });
+      expectAlarm('Throttles', 0, { Ref: id(s.stack.extraction.fn) });
+      expectAlarm('WorkerTaskFailures', 0, { 'Fn::GetAtt': [id(s.stack.workers.cluster), 'Arn'] });
+    });
+
+    it('counts failed worker tasks from ECS task state-change events', () => {
+      s.template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: Match.objectLike({ clusterArn: [{ 'Fn::GetAtt': [id(s.stack.workers.cluster), 'Arn'] }], lastStatus: ['STOPPED'] }),
+        },
+        Targets: [Match.objectLike({ Arn: Match.anyValue() })],
+      });
+      s.template.hasResourceProperties('AWS::Logs::MetricFilter', {
+        MetricTransformations: [Match.objectLike({ MetricNamespace: 'Longsight', MetricName: 'WorkerTaskFailures', MetricValue: '1' })],
+      });
+      s.template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: `/aws/events/Longsight-${envName}/worker-task-failures` });
+      const [[, policy]] = resourcesOfType(s, 'AWS::Logs::ResourcePolicy');
+      const document = JSON.stringify(policy.Properties.PolicyDocument);
+      for (const fragment of ['events.amazonaws.com', 'logs:PutLogEvents', 'logs:CreateLogStream']) expect(document).toContain(fragment);
+      expect(document).toContain(id(s.stack.monitoring.node.findChild('WorkerTaskFailureEvents') as any));
+    });
+
+    it('has one dashboard with backlog, jobs done/failed, job latency and GPU workers running', () => {
+      const dashboards = resourcesOfType(s, 'AWS::CloudWatch::Dashboard');
+      expect(dashboards).toHaveLength(1);
+      const body = JSON.stringify(dashboards[0][1].Properties.DashboardBody);
+      for (const title of ['Queue backlog', 'Jobs done / failed', 'Job latency (ms)', 'GPU workers running']) expect(body).toContain(title);
+      for (const metric of [WORKER_METRICS.jobsDone, WORKER_METRICS.jobsFailed, WORKER_METRICS.jobLatencyMs, 'RunningTaskCount', 'GroupInServiceInstances', 'visible + inflight']) {
+        expect(body).toContain(metric);
+      }
+      expect(body).toContain(`\\"Stack\\",\\"Longsight-${envName}\\"`);
+    });
+  });
+
+  it('exports the names the CLI resolves a deployed environment from', () => {
+    expect(Object.keys(s.json.Outputs ?? {})).toEqual(
+      expect.arrayContaining(['VideoBucketName', 'JobsTableName', 'AnswersTableName', 'JobQueueUrl', 'DeadLetterQueueUrl', 'ClusterName', 'WorkerServiceName', 'AlarmTopicArn', 'DashboardName']),
+    );
+  });
+
+  it('has zero unacknowledged cdk-nag AwsSolutions findings, each acknowledgement with a reason', () => {
+    const report = new AwsSolutionsChecks(s.app).validateScope(s.stack);
+    const findings = report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`);
+    expect(findings).toEqual([]);
+    // Acknowledgements are per finding (rule[finding]) on the construct concerned, never stack-wide.
+    const acks = s.stack.node
+      .findAll()
+      .flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules').map((m) => ({ path: c.node.path, data: m.data as Record<string, string> })))
+      .flatMap(({ path: where, data }) => Object.entries(data).map(([rule, reason]) => ({ where, rule, reason })))
+      .filter((a) => a.rule.includes('AwsSolutions-'));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const a of acks) {
+      expect(a.where).not.toBe(s.stack.node.path);
+      expect(a.reason.length).toBeGreaterThanOrEqual(60);
+    }
+    expect(new Set(acks.map((a) => a.reason)).size).toBe(acks.length);
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * @jest-environment ./test/worker/support/ort-environment.js
+ */
+/**
+ * DynamoDB throttling and unavailability while the worker writes a job's result: the writes are
+ * retried and nothing is lost. The real dynalite server sits behind a proxy that answers chosen
+ * requests with DynamoDB's ThrottlingException or drops the connection.
+ */
+import { provisionLongsight, type LongsightResources } from '../../container/local/embedded-aws';
+import { createOnnxEngine } from '../../container/runtime/onnx-engine';
+import type { AnswerEngine } from '../../container/runtime/engine';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AwsClients } from '../../lib/aws-clients';
+import { startLocalAws, type LocalAws } from '../support/local-aws';
+import { startDdbProxy, type DdbProxy } from './support/ddb-proxy';
+import { answersOf, inProcessWorker, queueDepth, waitFor, waitStatus } from './support/harness';
+import { seedJob } from './support/jobs';
+import { tinyModelDir } from './support/tiny-model';
+
+jest.setTimeout(120_000);
+
+let local: LocalAws;
+let engine: AnswerEngine;
+let proxy: DdbProxy;
+let r: LongsightResources;
+
+beforeAll(async () => {
+  const dir = await tinyModelDir();
+  local = await startLocalAws({ visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
+  engine = await createOnnxEngine({ modelDir: dir, executionProvider: 'cpu', threads: 1 });
+  proxy = await startDdbProxy(local.aws.endpoints.dynamodb);
+  r = await provisionLongsight(local.clients, { queue: 'ddb-faults' }, { visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
+});
+afterAll(async () => {
+  await proxy?.close();
+  await engine?.close();
+  await local?.stop();
+});
+
+/** A worker whose DynamoDB client goes through the proxy (S3 and SQS direct). */
+function proxiedClients(): AwsClients {
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: proxy.url }), { marshallOptions: { removeUndefinedValues: true } });
+  return { s3: local.clients.s3, sqs: local.clients.sqs, ddb };
+}
+function proxiedWorker() {
+  return inProcessWorker(proxiedClients(), r, engine, { finalWriteRetrySeconds: 60 });
+}
+
+test('throttling on the DONE write: retried past the SDK retries, the job ends DONE with all answers', async () => {
+  const j = await seedJob(local.clients, r);
+  let throttled = 0;
+  proxy.rule = (q) => {
+    // The commit: UpdateItem setting status DONE. Throttle it 6 times (the SDK itself tries 3).
+    if (q.target.endsWith('.UpdateItem') && q.body.includes('"DONE"') && throttled < 6) {
+      throttled++;
+      return 'throttle';
+    }
+    return 'pass';
+  };
+  const w = proxiedWorker();
+  try {
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    expect(item.status).toBe('DONE');
+    expect(throttled).toBe(6);
+    expect(item.attempts).toBe(1);
+    const answers = await answersOf(local.clients, r, j.jobId);
+    expect(answers).toHaveLength(j.message.questions.length);
+    await waitFor('message deleted', async () => {
+      const d = await queueDepth(local.clients, r.queueUrl);
+      return d.visible + d.inFlight === 0;
+    });
+    expect(w.stats).toMatchObject({ done: 1, retried: 0, failed: 0 });
+  } finally {
+    proxy.rule = () => 'pass';
+    await w.stop();
+  }
+});
+
+test('DynamoDB unavailable for 3 s while the answers are written: retried, nothing lost or duplicated', async () => {
+  const j = await seedJob(local.clients, r, { questions: ['First?', 'Second?', 'Third?'] });
+  let downUntil = 0;
+  proxy.rule = (q) => {
+    if (!downUntil && q.target.endsWith('.PutItem') && q.body.includes(r.answersTable)) downUntil = Date.now() + 3000;
+    return downUntil && Date.now() < downUntil ? 'drop' : 'pass';
+  };
+  const w = proxiedWorker();
+  try {
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    expect(item.status).toBe('DONE');
+    expect(proxy.counts.drop).toBeGreaterThan(0);
+    const answers = await answersOf(local.clients, r, j.jobId);
+    expect(answers.map((a) => a.question).sort()).toEqual(['First?', 'Second?', 'Third?']);
+    for (const a of answers) expect(a.runToken).toBe(item.runToken);
+  } finally {
+    proxy.rule = () => 'pass';
+    await w.stop();
+  }
+});
+
+test('DynamoDB down for longer than the retry budget: the job is given back and finishes on redelivery', async () => {
+  const j = await seedJob(local.clients, r);
+  let downUntil = 0;
+  proxy.rule = (q) => {
+    if (!downUntil && q.target.endsWith('.PutItem') && q.body.includes(r.answersTable)) downUntil = Date.now() + 4000;
+    return downUntil && Date.now() < downUntil ? 'drop' : 'pass';
+  };
+  const w = inProcessWorker(proxiedClients(), r, engine, { finalWriteRetrySeconds: 2 });
+  try {
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    expect(item.status).toBe('DONE');
+    expect(item.attempts).toBe(2);
+    const answers = await answersOf(local.clients, r, j.jobId);
+    expect(answers).toHaveLength(j.message.questions.length);
+    for (const a of answers) expect(a.runToken).toBe(item.runToken);
+  } finally {
+    proxy.rule = () => 'pass';
+    await w.stop();
+  }
+});

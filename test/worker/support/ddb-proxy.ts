@@ -1,0 +1,64 @@
+/**
+ * A fault-injecting HTTP proxy in front of the real DynamoDB server (dynalite): passes requests
+ * through, except that a rule can answer chosen requests with DynamoDB's ThrottlingException
+ * (HTTP 400, the JSON error body DynamoDB sends) or make the "server" unavailable (sockets
+ * destroyed, as when the endpoint drops connections).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ProxiedRequest {
+  target: string; // e.g. DynamoDB_20120810.UpdateItem
+  body: string;
+}
+
+export type Verdict = 'pass' | 'throttle' | 'drop';
+
+export interface DdbProxy {
+  url: string;
+  /** Decides each request's fate; default: pass. */
+  rule: (r: ProxiedRequest) => Verdict;
+  counts: Record<Verdict, number>;
+  close(): Promise<void>;
+}
+
+export async function startDdbProxy(targetUrl: string): Promise<DdbProxy> {
+  const target = new URL(targetUrl);
+  const proxy: DdbProxy = { url: '', rule: () => 'pass', counts: { pass: 0, throttle: 0, drop: 0 }, close: async () => undefined };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const verdict = proxy.rule({ target: String(req.headers['x-amz-target'] ?? ''), body: body.toString('utf8') });
+      proxy.counts[verdict]++;
+      if (verdict === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      if (verdict === 'throttle') {
+        const payload = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException', message: 'Rate of requests exceeds the allowed throughput.' });
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'THROTTLED', 'content-length': Buffer.byteLength(payload) });
+        res.end(payload);
+        return;
+      }
+      const up = http.request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 500, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
+      up.on('error', () => req.socket.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return proxy;
+}
