@@ -30,11 +30,13 @@ const pooling = (v: string): PoolingSchedule => {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-export function buildProgram(print: (s: string) => void, setExit: (code: number) => void): Command {
+export function buildProgram(print: (s: string) => void, setExit: (code: number) => void, output?: { writeOut(s: string): void; writeErr(s: string): void }): Command {
   const program = new Command('longsight')
     .description('Answers questions about long videos: LLaVA-OneVision with visual context window extension and progressive pooling.')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
+  // Before the sub-commands: they copy the output settings when created.
+  if (output) program.configureOutput(output);
 
   program
     .command('run')
@@ -163,8 +165,11 @@ export async function main(argv: string[] = process.argv, io: { out?: (s: string
   // The SDK's notice that its 2027 releases need Node 22 says nothing about this run (its own switch; child workers inherit it).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(out, (c) => (exitCode = c));
-  if (io.out || io.err) program.configureOutput({ writeOut: (s) => out(s.replace(/\n$/, '')), writeErr: (s) => err(s.replace(/\n$/, '')) });
+  const program = buildProgram(
+    out,
+    (c) => (exitCode = c),
+    io.out || io.err ? { writeOut: (s) => out(s.replace(/\n$/, '')), writeErr: (s) => err(s.replace(/\n$/, '')) } : undefined,
+  );
   try {
     await program.parseAsync(argv);
     return exitCode;

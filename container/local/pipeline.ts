@@ -54,6 +54,8 @@ export interface PipelineOptions {
   json?: boolean;
   cacheDir?: string;
   logFile?: string;
+  /** Extraction invocations at once (S3 invokes the Lambda concurrently; default 2). */
+  extractConcurrency?: number;
   /** Worker queue visibility timeout (local targets). */
   visibilityTimeoutSeconds?: number;
   /** Where result lines go (stdout by default). */
@@ -267,8 +269,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
           render();
         },
       });
-      extraction = (async () => {
-        for (const { t, obj } of uploads) {
+      // S3 invokes the Lambda once per upload, concurrently (up to its reserved concurrency): a small pool here.
+      const pending = [...uploads];
+      const invokeNext = async (): Promise<void> => {
+        for (let u = pending.shift(); u; u = pending.shift()) {
+          const { t, obj } = u;
           if (interrupted) return;
           const event = objectCreatedEvent(obj);
           let lastError: unknown;
@@ -291,8 +296,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
           if (lastError) t.extractError = `extraction failed after 3 attempts: ${(lastError as Error).message}`;
           render();
         }
+      };
+      extraction = Promise.all(Array.from({ length: Math.max(1, Math.min(o.extractConcurrency ?? 2, uploads.length)) }, invokeNext)).then(() => {
         extracting = '';
-      })();
+      });
     }
 
     // 7. Watch the jobs table until every job is DONE or FAILED.

@@ -45,7 +45,8 @@ class ExternalDataFile {
     }
     const at = this.offset;
     let done = 0;
-    while (done < bytes.byteLength) done += fs.writeSync(this.fd, bytes, done, bytes.byteLength - done);
+    // fs.writeSync takes at most 2 GiB per call; a 7B lm_head in fp32 is 2.2 GB.
+    while (done < bytes.byteLength) done += fs.writeSync(this.fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
     this.offset += bytes.byteLength;
     return { offset: at, length: bytes.byteLength };
   }

@@ -49,7 +49,7 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
     embeddings,
     imageNewline: readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype),
     tokenizer: loadTokenizer(pkg.paths.tokenizer, pkg.paths.tokenizerConfig),
-    preprocess: { imageSize: m.vision.imageSize, mean: m.vision.imageMean, std: m.vision.imageStd, rescaleFactor: m.vision.rescaleFactor },
+    preprocess: { imageSize: m.vision.imageSize, mean: m.vision.imageMean, std: m.vision.imageStd, rescaleFactor: m.vision.rescaleFactor, resample: m.vision.resample },
     async close() {
       embeddings.close();
       await Promise.all([visionSession.release(), decoderSession.release()]);

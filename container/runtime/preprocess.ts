@@ -11,6 +11,17 @@ export interface PreprocessConfig {
   mean: readonly [number, number, number] | readonly number[];
   std: readonly [number, number, number] | readonly number[];
   rescaleFactor: number;
+  /** PIL resample filter id from the processor config (3 = bicubic, LLaVA-OneVision's); default 3. */
+  resample?: number;
+}
+
+type SharpKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+
+/** PIL filter ids → sharp kernels: 0 NEAREST, 1 LANCZOS, 2 BILINEAR, 3 BICUBIC (Catmull-Rom, a = −0.5, = sharp's 'cubic'). */
+export function sharpKernelFor(resample = 3): SharpKernel {
+  const kernel = ({ 0: 'nearest', 1: 'lanczos3', 2: 'linear', 3: 'cubic' } as Record<number, SharpKernel>)[resample];
+  if (!kernel) throw new Error(`unsupported processor resample filter ${resample} (supported PIL ids: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic)`);
+  return kernel;
 }
 
 export class FrameDecodeError extends Error {
@@ -21,14 +32,14 @@ export class FrameDecodeError extends Error {
 }
 
 /** Decodes one encoded frame to interleaved RGB bytes at image_size×image_size. */
-export async function decodeFrameRgb(bytes: Buffer, imageSize: number, frameIndex = 0): Promise<Buffer> {
+export async function decodeFrameRgb(bytes: Buffer, imageSize: number, frameIndex = 0, kernel: SharpKernel = 'cubic'): Promise<Buffer> {
   try {
     let img = sharp(bytes, { failOn: 'error' });
     const meta = await img.metadata();
     img = img.removeAlpha().toColourspace('srgb');
     // The Lambda already writes frames at the model's resolution: no resampling then.
     if (meta.width !== imageSize || meta.height !== imageSize) {
-      img = img.resize(imageSize, imageSize, { fit: 'fill', kernel: 'cubic' });
+      img = img.resize(imageSize, imageSize, { fit: 'fill', kernel });
     }
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.channels === 3) return data;
@@ -59,7 +70,8 @@ export function normaliseRgb(rgb: Uint8Array, cfg: PreprocessConfig, out: Float3
 export async function framesToPixels(frames: Buffer[], cfg: PreprocessConfig, firstIndex = 0): Promise<Float32Array> {
   const per = 3 * cfg.imageSize * cfg.imageSize;
   const out = new Float32Array(frames.length * per);
-  const rgbs = await Promise.all(frames.map((f, i) => decodeFrameRgb(f, cfg.imageSize, firstIndex + i)));
+  const kernel = sharpKernelFor(cfg.resample);
+  const rgbs = await Promise.all(frames.map((f, i) => decodeFrameRgb(f, cfg.imageSize, firstIndex + i, kernel)));
   rgbs.forEach((rgb, i) => normaliseRgb(rgb, cfg, out, i * per));
   return out;
 }

@@ -71,7 +71,10 @@ export function checkProbe(probe: ProbeResult, limits: Pick<ExtractionConfig, 'm
     throw new PermanentInputError(`no video stream${others ? ` (the file has only: ${others})` : ''}`);
   }
   if (v.attachedPicture) throw new PermanentInputError(`no video stream (only a cover picture, ${v.codec})`);
-  if (v.codec === 'unknown' || v.codec === 'none') throw new PermanentInputError(`unsupported codec ${v.codecLongName ?? 'unknown'} in ${sig.label}`);
+  if (v.codec === 'unknown' || v.codec === 'none') {
+    const what = v.codecTag ? `fourcc "${v.codecTag}"` : v.codecLongName ?? 'not identified';
+    throw new PermanentInputError(`unsupported codec (${what}) in ${sig.label} file`);
+  }
   if (!(v.width > 0 && v.height > 0)) throw new PermanentInputError(`video stream has no picture size (codec ${v.codec})`);
   const fits = (w: number, h: number) => (w <= limits.maxWidth && h <= limits.maxHeight) || (h <= limits.maxWidth && w <= limits.maxHeight);
   if (!fits(v.displayWidth, v.displayHeight)) {
@@ -92,4 +95,16 @@ export function reasonForNoFrames(why: string, codec: string): string {
   if (/Decoder \(codec (\w+)\) not found|decoder.*not found/i.test(why)) return `unsupported codec ${codec}: this ffmpeg has no decoder for it`;
   if (/Invalid data|corrupt|error while decoding|missing picture/i.test(why)) return `no decodable video frames: the ${codec} stream is corrupt (${why})`;
   return `no decodable video frames (${why || 'the stream ended before the first frame'})`;
+}
+
+/**
+ * Some frames decoded, most did not: the data ends (or is corrupt) early. Fewer than half the
+ * samples is a failure: answers about a fragment would be presented as answers about the video.
+ */
+export function checkCoverage(decoded: number, sampled: number, lastTimestamp: number, durationSeconds: number): void {
+  if (sampled > 1 && decoded * 2 < sampled) {
+    throw new PermanentInputError(
+      `truncated or corrupt file: only ${decoded} of ${sampled} sampled frames could be decoded (the last at ${lastTimestamp.toFixed(1)} s of the ${durationSeconds.toFixed(1)} s the container declares)`,
+    );
+  }
 }

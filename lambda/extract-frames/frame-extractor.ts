@@ -192,6 +192,8 @@ export interface DecodeAllOptions extends FrameRequest {
   maxFrames: number;
   /** Chooses `n` of `count` frame indices (the sampler's linspace). */
   choose: (count: number, n: number) => number[];
+  /** Keep only these frames (indices in decode order); the others are decoded and dropped. */
+  pick?: readonly number[];
   timeoutMs?: number;
 }
 
@@ -208,6 +210,9 @@ export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractRe
   if (/^https?:/.test(opts.input)) args.push('-rw_timeout', '30000000');
   args.push('-i', opts.input, '-map', `0:${opts.streamIndex}`, '-an', '-sn', '-dn', '-vsync', '0', '-vf', frameFilter(opts.size, opts.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const encoded: Promise<Buffer>[] = [];
+  const kept: number[] = [];
+  const wanted = opts.pick ? new Set(opts.pick) : undefined;
+  let seen = 0;
   let pending: Buffer = Buffer.alloc(0);
   // Bound memory if the container's frame count was an underestimate: past 4x the request, stop.
   const cap = Math.max(opts.maxFrames * 4, 16);
@@ -217,9 +222,12 @@ export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractRe
     onStdout: (chunk) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= frameBytes) {
-        const rgb = Buffer.from(pending.subarray(0, frameBytes));
+        const n = seen++;
+        if ((wanted ? wanted.has(n) : true) && encoded.length < cap) {
+          encoded.push(encodeFrame(Buffer.from(pending.subarray(0, frameBytes)), opts.size, opts.format, opts.jpegQuality));
+          kept.push(n);
+        }
         pending = pending.subarray(frameBytes);
-        if (encoded.length < cap) encoded.push(encodeFrame(rgb, opts.size, opts.format, opts.jpegQuality));
       }
     },
   });
@@ -227,8 +235,15 @@ export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractRe
   if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
   const times = [...r.stderr.matchAll(/pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m) => Math.max(0, Number(m[1])));
   const data = await Promise.all(encoded);
-  const count = Math.min(data.length, times.length);
-  if (count === 0) return { frames: [], missing: [{ sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` }] };
-  const chosen = count > opts.maxFrames ? opts.choose(count, opts.maxFrames) : [...Array(count).keys()];
-  return { frames: chosen.map((i, sample) => ({ sample, timestamp: times[i], data: data[i] })), missing: [] };
+  const usable = kept.filter((n) => n < times.length).length;
+  const noFrame = { sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` };
+  if (wanted) {
+    // Planned frames the stream did not have (it ended early) are reported as missing.
+    const frames = kept.slice(0, usable).map((n, sample) => ({ sample, timestamp: times[n], data: data[sample] }));
+    const missing = opts.pick!.filter((n) => n >= seen || n >= times.length).map((n, i) => ({ sample: frames.length + i, seek: 0, why: `frame ${n} not in the stream (${seen} decoded)` }));
+    return { frames, missing: frames.length ? missing : [noFrame] };
+  }
+  if (usable === 0) return { frames: [], missing: [noFrame] };
+  const chosen = usable > opts.maxFrames ? opts.choose(usable, opts.maxFrames) : [...Array(usable).keys()];
+  return { frames: chosen.map((i, sample) => ({ sample, timestamp: times[kept[i]], data: data[i] })), missing: [] };
 }

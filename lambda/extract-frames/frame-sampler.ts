@@ -68,3 +68,21 @@ export function dropDuplicateFrames<T extends { timestamp: number }>(frames: rea
   }
   return out;
 }
+
+/**
+ * How to get the frames. Seeking costs, per sample, a decode from the previous keyframe (half a GOP
+ * on average, typically 12-125 frames) plus an ffmpeg start; one sequential pass costs one decode
+ * per frame of the video. So: every frame when there are no more than requested; one sequential
+ * pass keeping only the linspace frames when the container states a frame count of at most
+ * SEQUENTIAL_FACTOR x N (e.g. a 1-minute clip at 1024 frames); otherwise one seek per sample.
+ */
+export const SEQUENTIAL_FACTOR = 4;
+
+export type ExtractionMode = { mode: 'all' } | { mode: 'sequential'; pick: number[] } | { mode: 'seek' };
+
+export function chooseMode(frameCount: number | undefined, exact: boolean, n: number): ExtractionMode {
+  if (frameCount === undefined) return { mode: 'seek' };
+  if (frameCount <= n) return { mode: 'all' };
+  if (exact && frameCount <= SEQUENTIAL_FACTOR * n) return { mode: 'sequential', pick: linspaceIndices(frameCount, n) };
+  return { mode: 'seek' };
+}

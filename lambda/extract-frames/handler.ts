@@ -18,10 +18,10 @@ import { ENV } from '../../lib/contracts/runtime-env';
 import { parseOrThrow } from '../../lib/contracts/validate';
 import { createLogger, type Logger } from '../../lib/log';
 import { resolveBinaries, type MediaBinaries } from './binaries';
-import { checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeFailure } from './failure-reasons';
+import { checkCoverage, checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeFailure } from './failure-reasons';
 import { sniff, SNIFF_BYTES } from './file-signature';
 import { decodeAllFrames, extractFrames, isTransientFfmpegError, TransientMediaError } from './frame-extractor';
-import { dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
+import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
 import { storeFrames } from './frame-store';
 import { buildJobMessage, createJobStore, LeaseLostError } from './job-writer';
 import { planJob } from './job-settings';
@@ -172,20 +172,22 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       const { durationSeconds } = checkProbe(probe, ex, signature);
       const v = probe.video!;
       const request = { ffmpeg: binaries.ffmpeg, input: url, streamIndex: v.index, rotation: v.rotation, size: ex.imageSize, format: ex.format, jpegQuality: ex.jpegQuality };
-      // No more frames than requested: decode them all in one pass (each exactly once, real
-      // timestamps even at a variable frame rate). Otherwise: one seek per sampled frame.
-      const decodeAll = v.frameCount !== undefined && v.frameCount <= plan.frames;
-      jlog.info('extracting frames', { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, durationSeconds, frameCount: v.frameCount, requested: plan.frames, mode: decodeAll ? 'decode-all' : 'seek' });
-      const extracted = decodeAll
-        ? await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices })
-        : await extractFrames({
-            ...request,
-            samples: planSamples({ durationSeconds, frameCount: v.frameCount, frameRate: v.frameRate }, plan.frames),
-            concurrency: deps.concurrency,
-            onProgress: deps.onProgress && ((d, t) => deps.onProgress!(obj.key, d, t)),
-          });
+      // The cheapest way to the planned frames (see chooseMode): every frame, one sequential pass
+      // keeping the linspace frames, or one seek per sampled frame.
+      const mode = chooseMode(v.frameCount, v.frameCountExact, plan.frames);
+      jlog.info('extracting frames', { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, durationSeconds, frameCount: v.frameCount, requested: plan.frames, mode: mode.mode });
+      const progress = (d: number, t: number) => {
+        deps.onProgress?.(obj.key, d, t);
+        // Progress in the log at each quarter: a 1024-frame extraction takes minutes.
+        if (t >= 16 && d % Math.ceil(t / 4) === 0 && d < t) jlog.info('extraction progress', { frames: d, of: t });
+      };
+      const extracted =
+        mode.mode === 'seek'
+          ? await extractFrames({ ...request, samples: planSamples({ durationSeconds, frameCount: v.frameCount, frameRate: v.frameRate }, plan.frames), concurrency: deps.concurrency, onProgress: progress })
+          : await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices, pick: mode.mode === 'sequential' ? mode.pick : undefined });
       const frames = dropDuplicateFrames(extracted.frames);
       if (frames.length === 0) throw new PermanentInputError(reasonForNoFrames(extracted.missing[0]?.why ?? '', v.codec));
+      checkCoverage(extracted.frames.length, extracted.frames.length + extracted.missing.length, frames[frames.length - 1].timestamp, durationSeconds);
       if (extracted.missing.length) jlog.warn('some sampled frames could not be decoded', { missing: extracted.missing.length, first: extracted.missing[0] });
       if (frames.length < extracted.frames.length) jlog.info('samples that decoded to the same frame were dropped', { dropped: extracted.frames.length - frames.length });
 

@@ -8,6 +8,8 @@ export interface VideoStreamInfo {
   index: number;
   codec: string;
   codecLongName?: string;
+  /** The container's codec tag (fourcc), e.g. avc1, hvc1: names a codec ffprobe does not know. */
+  codecTag?: string;
   profile?: string;
   pixFmt?: string;
   /** Stored (coded display) size, before rotation. */
@@ -45,6 +47,7 @@ interface RawStream {
   codec_type?: string;
   codec_name?: string;
   codec_long_name?: string;
+  codec_tag_string?: string;
   profile?: string;
   pix_fmt?: string;
   width?: number;
@@ -115,6 +118,7 @@ export function parseProbe(json: unknown): ProbeResult {
       index: v.index,
       codec: v.codec_name ?? 'unknown',
       codecLongName: v.codec_long_name,
+      codecTag: v.codec_tag_string && !/^\[/.test(v.codec_tag_string) ? v.codec_tag_string : undefined,
       profile: v.profile,
       pixFmt: v.pix_fmt,
       width,

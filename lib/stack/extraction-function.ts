@@ -39,6 +39,8 @@ export function extractRuntimeConfig(config: EnvironmentConfig): ExtractRuntimeC
 export class ExtractionFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
   readonly logGroup: logs.LogGroup;
+  /** S3 events the function failed on after Lambda's retries (the event itself, for replay). */
+  readonly failedEvents: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: ExtractionFunctionProps) {
     super(scope, id);
@@ -56,6 +58,19 @@ export class ExtractionFunction extends Construct {
       description: 'Frame extraction: read uploads, write frames/, write job items, send job messages',
     });
     this.logGroup.grantWrite(role);
+
+    // S3 invokes the function asynchronously: an event that still fails after Lambda's two retries
+    // (a transient error that outlasted them) would otherwise be dropped, and with it the job.
+    this.failedEvents = new sqs.Queue(this, 'FailedEvents', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: props.removalPolicy,
+    });
+    Validations.of(this.failedEvents).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: "This queue is itself a dead-letter queue: the extraction Lambda's on-failure target for S3 events; nothing consumes it automatically.",
+    });
 
     const ffmpeg = new FfmpegLayer(this, 'Ffmpeg');
     const nativeModules = new NativeModulesLayer(this, 'NativeModules');
@@ -88,6 +103,7 @@ export class ExtractionFunction extends Construct {
       // S3 retries throttled async invocations for up to 6 hours.
       reservedConcurrentExecutions: config.lambda.reservedConcurrency,
       retryAttempts: 2,
+      deadLetterQueue: this.failedEvents,
       environment: {
         [ENV.extractConfig]: JSON.stringify(extractRuntimeConfig(config)),
         [ENV.jobsTable]: props.jobsTable.tableName,

@@ -80,6 +80,7 @@ export class LongsightStack extends Stack {
       queue: this.jobQueue.queue,
       deadLetterQueue: this.jobQueue.deadLetterQueue,
       extractFunction: this.extraction.fn,
+      extractFailedEvents: this.extraction.failedEvents,
       cluster: this.workers.cluster,
       service: this.workers.service.service,
       autoScalingGroup: this.workers.autoScalingGroup,
@@ -97,6 +98,7 @@ export class LongsightStack extends Stack {
     out('JobQueueUrl', this.jobQueue.queue.queueUrl, 'Job messages for the GPU workers');
     out('DeadLetterQueueUrl', this.jobQueue.deadLetterQueue.queueUrl, 'Jobs that failed maxReceiveCount times');
     out('ExtractFunctionName', this.extraction.fn.functionName, 'Frame-extraction Lambda');
+    out('ExtractFailedEventsQueueUrl', this.extraction.failedEvents.queueUrl, 'S3 events the extraction Lambda gave up on (replay after a fix)');
     out('ClusterName', this.workers.cluster.clusterName, 'ECS cluster of the GPU workers');
     out('WorkerServiceName', this.workers.service.service.serviceName, 'ECS service of the GPU workers');
     out('AlarmTopicArn', this.monitoring.alarmTopic.topicArn, 'Subscribe to receive alarms');

@@ -36,6 +36,8 @@ export interface MonitoringProps {
   queue: sqs.IQueue;
   deadLetterQueue: sqs.IQueue;
   extractFunction: lambda.IFunction;
+  /** The extraction Lambda's dead-letter queue (S3 events it gave up on). */
+  extractFailedEvents: sqs.IQueue;
   cluster: ecs.ICluster;
   service: ecs.BaseService;
   autoScalingGroup: autoscaling.AutoScalingGroup;
@@ -44,7 +46,7 @@ export interface MonitoringProps {
 export class Monitoring extends Construct {
   readonly alarmTopic: sns.Topic;
   readonly dashboard: cloudwatch.Dashboard;
-  readonly alarms: Record<'deadLetters' | 'oldestMessage' | 'lambdaErrors' | 'lambdaThrottles' | 'workerTaskFailures', cloudwatch.Alarm>;
+  readonly alarms: Record<'deadLetters' | 'oldestMessage' | 'lambdaErrors' | 'lambdaThrottles' | 'extractFailedEvents' | 'workerTaskFailures', cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -103,6 +105,12 @@ export class Monitoring extends Construct {
         'ExtractThrottlesAlarm',
         'The frame-extraction Lambda was throttled at its reserved concurrency (S3 retries; raise lambda.reservedConcurrency if it persists).',
         props.extractFunction.metricThrottles({ period: fiveMinutes, statistic: cloudwatch.Stats.SUM }),
+        0,
+      ),
+      extractFailedEvents: alarm(
+        'ExtractFailedEventsAlarm',
+        'An upload was not extracted after all Lambda retries; its S3 event waits in the extraction dead-letter queue for a replay.',
+        props.extractFailedEvents.metricApproximateNumberOfMessagesVisible({ period: oneMinute, statistic: cloudwatch.Stats.MAXIMUM }),
         0,
       ),
       workerTaskFailures: alarm(

@@ -28,5 +28,8 @@ export const DOCKER_CONTEXT_EXCLUDE = [
   '.ci-results',
   '.notes',
   '.scratch',
+  // The CDK app: the worker image needs neither the constructs nor their dev dependencies.
+  'lib/stack',
+  'cdk.json',
   '*.log',
 ];

@@ -12,7 +12,9 @@ import { JobItemSchema, type JobItem } from '../../lib/contracts/items';
 import { jobIdFor } from '../../lib/contracts/job-id';
 import { questionId } from '../../lib/contracts/questions';
 import { framesPrefix } from '../../lib/contracts/s3-layout';
-import { createExtractHandler, type ExtractHandlerDeps, type ObjectOutcome } from '../../lambda/extract-frames/handler';
+import { createExtractHandler, depsFromEnv, handler as lambdaHandler, type ExtractHandlerDeps, type ObjectOutcome } from '../../lambda/extract-frames/handler';
+import { ENV } from '../../lib/contracts/runtime-env';
+import { applyEnv } from '../../container/local/embedded-aws';
 import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { runProcess } from '../../lambda/extract-frames/process';
 import { linspaceIndices } from '../../lambda/extract-frames/frame-sampler';
@@ -233,6 +235,8 @@ describe('malformed input ends FAILED with a reason, no message, nothing thrown'
     ['randomBytesMp4', /^file is not a video \(unrecognised content/],
     ['audioOnlyMp4', /^no video stream \(the file has only: audio aac\)$/],
     ['pngAsMp4', /^file is not a video \(PNG image\)$/],
+    ['unknownCodecMp4', /^unsupported codec \(fourcc "xyzw"\) in MP4\/QuickTime file$/],
+    ['truncatedFaststartMp4', /^truncated or corrupt file: only [0-3] of 8 sampled frames could be decoded \(the last at \d\.\d s of the 4\.0 s the container declares\)$/],
   ] as const)('%s', async (name, reason) => {
     const up = await upload(name, `bad/${name}.mp4`);
     await expectFailed(single((await handlerWith()(s3Event(up))).results), reason);
@@ -370,5 +374,33 @@ describe('events', () => {
     const { results } = await handlerWith({ config: config({ frames: 2 }) })(s3Event(a, b));
     expect(results.map((r) => r.outcome)).toEqual(['queued', 'queued']);
     expect((await messages()).map((m) => m.video.key).sort()).toEqual(['multi/a.mkv', 'multi/b.webm']);
+  });
+});
+
+describe('the Lambda entry point', () => {
+  test('reads its configuration from the environment once, validated, and runs', async () => {
+    const restore = applyEnv({
+      [ENV.extractConfig]: JSON.stringify(config({ frames: 2 })),
+      [ENV.jobsTable]: local.resources.jobsTable,
+      [ENV.queueUrl]: local.resources.queueUrl,
+      LONGSIGHT_LOG_LEVEL: 'error',
+    });
+    try {
+      const up = await upload('h264Mov', 'entry/a.mov');
+      const res = await lambdaHandler(s3Event(up), { awsRequestId: 'r-1', getRemainingTimeInMillis: () => 900_000 });
+      await expectQueued(single(res.results), 2);
+    } finally {
+      restore();
+    }
+  });
+
+  test('a bad environment is an error naming the variable and the field', () => {
+    const env = { [ENV.jobsTable]: 't', [ENV.queueUrl]: 'http://q' };
+    expect(() => depsFromEnv(env)).toThrow(`${ENV.extractConfig} is not set`);
+    expect(() => depsFromEnv({ ...env, [ENV.extractConfig]: '{' })).toThrow(/LONGSIGHT_EXTRACT_CONFIG is not valid JSON/);
+    expect(() => depsFromEnv({ ...env, [ENV.extractConfig]: JSON.stringify({ extraction: { frames: 2000 }, inference: {}, questions: ['q'] }) })).toThrow(
+      /invalid LONGSIGHT_EXTRACT_CONFIG: extraction\.frames: /,
+    );
+    expect(() => depsFromEnv({ [ENV.extractConfig]: JSON.stringify(config()), [ENV.queueUrl]: 'http://q' })).toThrow(`${ENV.jobsTable} is not set`);
   });
 });

@@ -3,7 +3,7 @@
  * (pixel = (byte · rescale_factor − mean[c]) / std[c], CHW) on images we construct pixel by pixel.
  */
 import sharp from 'sharp';
-import { decodeFrameRgb, framesToPixels, FrameDecodeError, normaliseRgb, type PreprocessConfig } from '../../container/runtime/preprocess';
+import { decodeFrameRgb, framesToPixels, FrameDecodeError, normaliseRgb, sharpKernelFor, type PreprocessConfig } from '../../container/runtime/preprocess';
 
 const S = 48;
 // Deliberately not LLaVA-OneVision's 0.5/0.5, so channel mix-ups would show.
@@ -73,6 +73,12 @@ describe('preprocess', () => {
     const png = await sharp(knownRgb(S, S), { raw: { width: S, height: S, channels: 3 } }).jpeg().toBuffer();
     await expect(framesToPixels([png, Buffer.from('not an image')], cfg)).rejects.toThrow(FrameDecodeError);
     await expect(framesToPixels([png, Buffer.from('not an image')], cfg)).rejects.toThrow(/frame 1/);
+  });
+
+  it('maps the processor\'s PIL resample id to a sharp kernel and rejects unknown ones', () => {
+    expect(sharpKernelFor(3)).toBe('cubic');
+    expect(sharpKernelFor(2)).toBe('linear');
+    expect(() => sharpKernelFor(7)).toThrow(/resample filter 7/);
   });
 
   it('rejects RGB data of the wrong size', () => {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
   ANSWERS_TABLE_KEYS,
@@ -193,6 +194,12 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(fn.ReservedConcurrentExecutions).toBe(config.lambda.reservedConcurrency);
     });
 
+    it('keeps S3 events it failed on after retries in an encrypted dead-letter queue', () => {
+      expect(fn.DeadLetterConfig).toEqual({ TargetArn: { 'Fn::GetAtt': [id(s.stack.extraction.failedEvents), 'Arn'] } });
+      expect(s.json.Resources[id(s.stack.extraction.failedEvents)].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+      s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2 });
+    });
+
     it('logs as JSON to its own log group with the configured retention', () => {
       expect(fn.LoggingConfig).toEqual({ LogFormat: 'JSON', LogGroup: { Ref: id(s.stack.extraction.logGroup) } });
       const group = s.json.Resources[id(s.stack.extraction.logGroup)] as any;
@@ -250,10 +257,19 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
           'sqs:GetQueueAttributes',
           'sqs:GetQueueUrl',
           'sqs:SendMessage',
+          // to its own dead-letter queue
+          'sqs:SendMessage',
         ].sort(),
       );
       const put = statements.find((st) => actionsOf(st).includes('s3:PutObject'));
       expect(JSON.stringify(put.Resource)).toContain('/frames/*');
+      const sends = statements.filter((st) => actionsOf(st).includes('sqs:SendMessage')).map((st) => st.Resource);
+      expect(sends).toEqual(
+        expect.arrayContaining([
+          { 'Fn::GetAtt': [id(s.stack.jobQueue.queue), 'Arn'] },
+          { 'Fn::GetAtt': [id(s.stack.extraction.failedEvents), 'Arn'] },
+        ]),
+      );
       const list = statements.find((st) => actionsOf(st).includes('s3:ListBucket'));
       expect(list.Resource).toEqual({ 'Fn::GetAtt': [id(s.stack.videoBucket.bucket), 'Arn'] });
       const ddb = statements.find((st) => actionsOf(st).includes('dynamodb:PutItem'));
@@ -504,7 +520,7 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
     const alarmOn = (metricName: string) =>
       resourcesOfType(s, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === metricName);
 
-    it('alarms on DLQ depth > 0, oldest message age, Lambda errors and throttles, worker task failures, all to the encrypted topic', () => {
+    it('alarms on DLQ depth > 0, oldest message age, Lambda errors, throttles and dropped events, worker task failures, all to the encrypted topic', () => {
       const topicId = id(s.stack.monitoring.alarmTopic);
       s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
       const expectAlarm = (metricName: string, threshold: number, dims: unknown) => {
@@ -516,6 +532,7 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expectAlarm('ApproximateAgeOfOldestMessage', config.queue.oldestMessageAlarmSeconds, { 'Fn::GetAtt': [id(s.stack.jobQueue.queue), 'QueueName'] });
       expectAlarm('Errors', 0, { Ref: id(s.stack.extraction.fn) });
       expectAlarm('Throttles', 0, { Ref: id(s.stack.extraction.fn) });
+      expectAlarm('ApproximateNumberOfMessagesVisible', 0, { 'Fn::GetAtt': [id(s.stack.extraction.failedEvents), 'QueueName'] });
       expectAlarm('WorkerTaskFailures', 0, { 'Fn::GetAtt': [id(s.stack.workers.cluster), 'Arn'] });
     });
 
@@ -552,7 +569,7 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
 
   it('exports the names the CLI resolves a deployed environment from', () => {
     expect(Object.keys(s.json.Outputs ?? {})).toEqual(
-      expect.arrayContaining(['VideoBucketName', 'JobsTableName', 'AnswersTableName', 'JobQueueUrl', 'DeadLetterQueueUrl', 'ClusterName', 'WorkerServiceName', 'AlarmTopicArn', 'DashboardName']),
+      expect.arrayContaining(['ExtractFailedEventsQueueUrl', 'VideoBucketName', 'JobsTableName', 'AnswersTableName', 'JobQueueUrl', 'DeadLetterQueueUrl', 'ClusterName', 'WorkerServiceName', 'AlarmTopicArn', 'DashboardName']),
     );
   });
 
@@ -572,5 +589,15 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(a.reason.length).toBeGreaterThanOrEqual(60);
     }
     expect(new Set(acks.map((a) => a.reason)).size).toBe(acks.length);
+  });
+});
+
+// Runs last (it changes an already-checked stack): cdk-nag is wired into the app itself, so an
+// unacknowledged finding fails `cdk synth`, not only this test suite.
+describe('cdk-nag in the app', () => {
+  it('fails synth on a non-compliant resource, naming the rule', () => {
+    const s = synthesized.get(ENV_NAMES[0])!;
+    new sqs.Queue(s.stack, 'NonCompliant', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+    expect(() => s.app.synth({ force: true })).toThrow(/AwsSolutions-SQS3[\s\S]*NonCompliant|NonCompliant[\s\S]*AwsSolutions-SQS3/);
   });
 });

@@ -20,6 +20,8 @@ export type Recipe =
   | { kind: 'rename'; ext: string; of: Recipe }
   /** Another recipe's streams copied (no re-encode) into a new file with extra output options (e.g. a rotation tag). */
   | { kind: 'remux'; ext: string; of: Recipe; args: string[] }
+  /** Another recipe's bytes with the first `replace.length` bytes at `find` (searched after `after`) overwritten. */
+  | { kind: 'patch'; ext: string; of: Recipe; after: string; find: string; replace: string }
   /** `times` copies of a recipe joined without re-encoding (the concat demuxer): a long video fast. */
   | { kind: 'concat'; ext: string; of: Recipe; times: number };
 
@@ -66,6 +68,15 @@ export const DERIVED = {
    * that ffprobe reads back as "rotation": 90 (counter-clockwise) / tag rotate=270: the test derives
    * its expectation from what ffprobe and ffmpeg's own autorotate say, not from this tag.
    */
+  /** The H.264 sample entry renamed to an unknown fourcc: no decoder exists for it. */
+  unknownCodecMp4: { kind: 'patch', ext: '.mp4', of: RECIPES.h264Mp4, after: 'stsd', find: 'avc1', replace: 'xyzw' },
+  /** An MP4 with its index first (+faststart) cut at 30%: the header is fine, most frames are missing. */
+  truncatedFaststartMp4: {
+    kind: 'truncate',
+    ext: '.mp4',
+    of: { kind: 'remux', ext: '.mp4', of: RECIPES.h264Mp4, args: ['-c', 'copy', '-movflags', '+faststart'] },
+    fraction: 0.3,
+  },
   rotated90Mp4: { kind: 'remux', ext: '.mp4', of: RECIPES.halves320x240Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
 } satisfies Record<string, Recipe>;
 
@@ -136,6 +147,14 @@ async function generate(recipe: Recipe, path: string, dir: string): Promise<stri
       const { ffmpeg } = resolveBinaries();
       const r = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-i', src, ...recipe.args, '-y', tmp], { timeoutMs: 600_000 });
       if (r.code !== 0) throw new Error(`ffmpeg could not remux: ${r.stderr}`);
+      break;
+    }
+    case 'patch': {
+      const buf = readFileSync(await videoFile(recipe.of, dir));
+      const at = buf.indexOf(recipe.find, buf.indexOf(recipe.after));
+      if (at < 0 || buf.indexOf(recipe.after) < 0) throw new Error(`patch: "${recipe.find}" after "${recipe.after}" not found`);
+      Buffer.from(recipe.replace, 'latin1').copy(buf, at);
+      writeFileSync(tmp, buf);
       break;
     }
     case 'concat': {
