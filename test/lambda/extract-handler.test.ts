@@ -180,6 +180,13 @@ describe('videos that work', () => {
     expect(new Set(manifest.frames.map((f) => f.timestamp)).size).toBe(30);
   });
 
+  test('many frames of a short video: one sequential pass picks exactly the linspace frames', async () => {
+    const up = await upload('h264Mp4', 'videos/sequential.mp4');
+    const { message } = await expectQueued(single((await handlerWith({ config: config({ frames: 32 }) })(s3Event(up))).results), 32);
+    expect(logs.find((l) => l.msg === 'extracting frames')).toMatchObject({ mode: 'sequential', frameCount: 100, requested: 32 });
+    expect(message.frames.timestamps).toEqual(linspaceIndices(100, 32).map((i) => i / 25));
+  });
+
   test('a 1-frame video succeeds with its one frame', async () => {
     const up = await upload('oneFrameMp4', 'videos/one-frame.mp4');
     const { manifest } = await expectQueued(single((await handlerWith()(s3Event(up))).results), 1);
@@ -189,6 +196,7 @@ describe('videos that work', () => {
   test('10-minute long-GOP video: the sampled frames are exactly the linspace frames', async () => {
     const up = await upload('longGop10minMp4', 'videos/long gop.mp4');
     const { manifest } = await expectQueued(single((await handlerWith({ config: config({ frames: 16 }) })(s3Event(up))).results), 16);
+    expect(logs.find((l) => l.msg === 'extracting frames')).toMatchObject({ mode: 'seek', frameCount: 6000 });
     // 600 s at 10 fps = 6000 frames, one keyframe a minute: seeks decode up to 599 frames each.
     expect(manifest.frames.map((f) => f.timestamp)).toEqual(linspaceIndices(6000, 16).map((i) => i / 10));
   }, 90_000);

@@ -3,7 +3,7 @@ import { ExtractRuntimeConfigSchema } from '../../lib/contracts/env-config';
 import { questionId } from '../../lib/contracts/questions';
 import { PAPER_POOLING } from '../../lib/contracts/settings';
 import { decodeS3Key, parseS3Event, skipReason } from '../../lambda/extract-frames/s3-event';
-import { dropDuplicateFrames, linspaceIndices, planSamples } from '../../lambda/extract-frames/frame-sampler';
+import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from '../../lambda/extract-frames/frame-sampler';
 import { sniff } from '../../lambda/extract-frames/file-signature';
 import { parseProbe, rotationOf } from '../../lambda/extract-frames/probe';
 import { checkProbe, checkSize, formatDuration, PermanentInputError, reasonForProbeFailure } from '../../lambda/extract-frames/failure-reasons';
@@ -94,6 +94,17 @@ describe('frame sampler', () => {
     expect(s[0].seek).toBe(0);
     // Unknown frame count: the duration at the frame rate.
     expect(planSamples({ durationSeconds: 10, frameRate: 10 }, 3).map((p) => p.frameIndex)).toEqual([0, 49, 99]);
+  });
+
+  test('mode: all frames, one sequential pass, or seeks', () => {
+    expect(chooseMode(30, true, 64)).toEqual({ mode: 'all' });
+    expect(chooseMode(30, false, 64)).toEqual({ mode: 'all' });
+    expect(chooseMode(100, true, 8)).toEqual({ mode: 'seek' });
+    expect(chooseMode(1500, true, 1024)).toEqual({ mode: 'sequential', pick: linspaceIndices(1500, 1024) });
+    expect(chooseMode(100, true, 25)).toEqual({ mode: 'sequential', pick: linspaceIndices(100, 25) });
+    // An estimated count (WebM, MKV) is not trusted for picking by decode order.
+    expect(chooseMode(100, false, 25)).toEqual({ mode: 'seek' });
+    expect(chooseMode(undefined, false, 25)).toEqual({ mode: 'seek' });
   });
 
   test('samples that decoded to the same frame are dropped', () => {
