@@ -20,13 +20,14 @@ const MB = 1024 * 1024;
 export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {}): Promise<ModelPackageManifest> {
   const stderr = io.stderr ?? process.stderr;
   const stdout = io.stdout ?? process.stdout;
-  const cmd = new Command('convert')
+  const cmd = new Command('longsight convert')
     .description('Convert a Hugging Face llava-onevision-qwen2-*-ov-hf checkpoint directory into a Longsight ONNX model package')
     .argument('<checkpoint-dir>', 'directory with config.json, *.safetensors, tokenizer.json, preprocessor_config.json')
     .argument('<out-dir>', 'directory to write the package to (created if missing)')
     .addOption(new Option('--dtype <dtype>', 'weight dtype of the package').choices(['fp32', 'fp16']).default('fp32'))
     .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) });
+    // Errors are thrown (and printed once by the caller); help and usage go to our streams.
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s), outputError: () => undefined });
   try {
     cmd.parse(argv, { from: 'user' });
   } catch (err) {

@@ -127,6 +127,8 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
   // ---- validate everything before writing anything
   const cfg = readCheckpointConfig(srcDir);
   const tokens = readTokenIds(srcDir, cfg);
+  const tokCfg = path.join(srcDir, 'tokenizer_config.json');
+  if (!fs.existsSync(tokCfg)) throw new CheckpointError(`${tokCfg} is missing`);
   const tensors = CheckpointTensors.open(srcDir);
   try {
     const layout = detectLayout(tensors.names());
@@ -178,8 +180,6 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     buildDecoderGraph(path.join(outDir, PACKAGE_FILES.decoder), cfg, weights, compute, { lmHead: () => tiedHead ?? weights.read(textNames.lmHead) });
 
     fs.copyFileSync(path.join(srcDir, 'tokenizer.json'), path.join(outDir, PACKAGE_FILES.tokenizer));
-    const tokCfg = path.join(srcDir, 'tokenizer_config.json');
-    if (!fs.existsSync(tokCfg)) throw new CheckpointError(`${tokCfg} is missing`);
     fs.copyFileSync(tokCfg, path.join(outDir, PACKAGE_FILES.tokenizerConfig));
 
     const manifest: ModelPackageManifest = ModelPackageManifestSchema.parse({

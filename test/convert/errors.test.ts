@@ -180,3 +180,31 @@ it('rejects a directory without safetensors', async () => {
   fs.rmSync(path.join(dir, 'model.safetensors'));
   await expectFailure(dir, /no model\.safetensors and no model\.safetensors\.index\.json/);
 });
+
+it('names a missing processor or tokenizer config file', async () => {
+  const noProcessor = copyOf(hub);
+  fs.rmSync(path.join(noProcessor, 'preprocessor_config.json'));
+  await expectFailure(noProcessor, /preprocessor_config\.json is missing \(the processor's resize and normalisation constants are read from it\)/);
+  const noTokenizerConfig = copyOf(hub);
+  fs.rmSync(path.join(noTokenizerConfig, 'tokenizer_config.json'));
+  await expectFailure(noTokenizerConfig, /tokenizer_config\.json is missing/);
+});
+
+it('rejects config values the package cannot represent, naming the key', async () => {
+  const dir = copyOf(hub);
+  editConfig(dir, (c) => {
+    c.vision_feature_layer = [-2, -5, -8, -11, 6];
+  });
+  await expectFailure(dir, /vision_feature_layer must be a single layer index \(lists of layers are not supported\)/);
+  editConfig(dir, (c) => {
+    c.vision_feature_layer = -1;
+    c.text_config.rope_scaling = { type: 'linear', factor: 2 };
+  });
+  await expectFailure(dir, /text_config\.rope_scaling must be null/);
+  editConfig(dir, (c) => {
+    c.text_config.rope_scaling = null;
+    c.text_config.num_attention_heads = 8; // head dim 8: GroupQueryAttention's rotary needs a multiple of 16
+    c.text_config.num_key_value_heads = 2;
+  });
+  await expectFailure(dir, /text head dim 8 is not a multiple of 16/);
+});

@@ -34,8 +34,8 @@ async function gqaSession(dt: Dt, D: number): Promise<ort.InferenceSession> {
   g.input('past_value', dt, [1, KV, 'P', D]);
   g.input('seqlens_k', 'int32', [1]);
   g.input('total_sequence_length', 'int32', []);
-  g.input('cos_cache', dt, [M, D / 2]);
-  g.input('sin_cache', dt, [M, D / 2]);
+  g.input('cos_cache', dt, ['max_positions', D / 2]);
+  g.input('sin_cache', dt, ['max_positions', D / 2]);
   const [o, pk, pv] = g.node(
     'GroupQueryAttention',
     ['qkv', '', '', 'past_key', 'past_value', 'seqlens_k', 'total_sequence_length', 'cos_cache', 'sin_cache'],
@@ -101,10 +101,10 @@ function tensor(dt: Dt, values: Float32Array, dims: number[]): ort.Tensor {
 }
 const read = (t: ort.Tensor): Float32Array => (t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : (t.data as Float32Array));
 
-function tables(D: number) {
-  const cos = new Float32Array((M * D) / 2);
-  const sin = new Float32Array((M * D) / 2);
-  for (let p = 0; p < M; p++) {
+function tables(D: number, rows = M) {
+  const cos = new Float32Array((rows * D) / 2);
+  const sin = new Float32Array((rows * D) / 2);
+  for (let p = 0; p < rows; p++) {
     for (let i = 0; i < D / 2; i++) {
       const th = p * Math.pow(THETA, (-2 * i) / D);
       cos[(p * D) / 2 + i] = Math.cos(th);
@@ -115,18 +115,18 @@ function tables(D: number) {
 }
 
 /** Runs positions [from, to) on top of `past` (P = from). */
-async function step(s: ort.InferenceSession, dt: Dt, D: number, qkv: Float32Array, from: number, to: number, past?: { k: ort.Tensor; v: ort.Tensor }) {
+async function step(s: ort.InferenceSession, dt: Dt, D: number, qkv: Float32Array, from: number, to: number, past?: { k: ort.Tensor; v: ort.Tensor }, rows = M) {
   const W = (H + 2 * KV) * D;
   const empty = () => tensor(dt, new Float32Array(0), [1, KV, 0, D]);
-  const { cos, sin } = tables(D);
+  const { cos, sin } = tables(D, rows);
   const r = await s.run({
     qkv: tensor(dt, qkv.slice(from * W, to * W), [1, to - from, W]),
     past_key: past?.k ?? empty(),
     past_value: past?.v ?? empty(),
     seqlens_k: new ort.Tensor('int32', Int32Array.from([to - 1]), [1]),
     total_sequence_length: new ort.Tensor('int32', Int32Array.from([to]), []),
-    cos_cache: tensor(dt, cos, [M, D / 2]),
-    sin_cache: tensor(dt, sin, [M, D / 2]),
+    cos_cache: tensor(dt, cos, [rows, D / 2]),
+    sin_cache: tensor(dt, sin, [rows, D / 2]),
   });
   return { out: read(r.out), past: { k: r.present_key, v: r.present_value } };
 }
@@ -172,4 +172,13 @@ describe.each([
 it('GroupQueryAttention with rotary rejects a head size that is not a multiple of 16 (why the converter checks it)', async () => {
   const s = await gqaSession('float32', 8);
   await expect(step(s, 'float32', 8, random(3 * (H + 2 * KV) * 8, 1), 0, 3)).rejects.toThrow(/multiple of 16/);
+});
+
+it('needs rotary tables covering every position up to total_sequence_length, and no more', async () => {
+  const s = await gqaSession('float32', 16);
+  const qkv = random(9 * (H + 2 * KV) * 16, 3);
+  await expect(step(s, 'float32', 16, qkv, 0, 9, undefined, 8)).rejects.toThrow(/cos_cache dimension 0 shall not be less than total_sequence_length/);
+  const exact = await step(s, 'float32', 16, qkv, 0, 9, undefined, 9);
+  const longer = await step(s, 'float32', 16, qkv, 0, 9, undefined, 64);
+  expect(maxAbsDiff(exact.out, longer.out)).toBe(0);
 });
