@@ -4,6 +4,7 @@
  * (--stack NAME), explicit resources, or a local run kept going with --keep-running.
  * Exit codes: 0 ok · 1 failed (a job FAILED, an AWS error) · 2 usage · 3 not found.
  */
+import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PoolingScheduleSchema, ROPE_MODES, type PoolingSchedule, type RopeMode } from '../../lib/contracts';
 import { runPipeline, UsageError } from '../local/pipeline';
@@ -43,7 +44,7 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
     .description('Run the whole pipeline on this machine: embedded S3/SQS/DynamoDB, the extraction Lambda, the worker(s); prints each answer as it arrives')
     .argument('[videos...]', 'video files (.mp4 .mov .mkv .webm .avi .m4v); none: a generated sample video')
     .addOption(new Option('--model <dir>', 'a converted model package (`longsight convert`); default: the tiny test checkpoint (meaningless answers)').env('LONGSIGHT_MODEL_DIR'))
-    .option('-q, --question <text>', 'a question to ask about every video (repeatable); default: "Describe this video in detail."', collect, [])
+    .addOption(new Option('-q, --question <text>', 'a question to ask about every video (repeatable)').argParser(collect).default([], '"Describe this video in detail."'))
     .option('-w, --workers <n>', 'worker processes', int('--workers', 0, 16), 1)
     .option('-f, --frames <n>', 'frames sampled per video', int('--frames', 1, 1024), 16)
     .option('--max-new-tokens <n>', 'answer length limit in tokens (default 256; 32 with the tiny test model)', int('--max-new-tokens', 1, 8192))
@@ -58,9 +59,11 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
     .option('--log-file <path>', 'where worker and Lambda logs go (default .cache/logs/run-<time>.log)')
     .action(async (videos: string[], o: Record<string, unknown>, cmd: Command) => {
       const workersGiven = cmd.getOptionValueSource('workers') === 'cli';
+      // `npm start -- file.mp4` runs in the package root: paths are relative to where npm was called.
+      const from = (p: string) => resolve(process.env.INIT_CWD ?? process.cwd(), p);
       const r = await runPipeline({
-        videos,
-        model: o.model as string | undefined,
+        videos: videos.map(from),
+        model: o.model ? from(o.model as string) : undefined,
         questions: o.question as string[],
         workers: o.stack && !workersGiven ? 0 : (o.workers as number),
         frames: o.frames as number,
@@ -73,7 +76,7 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
         keepRunning: Boolean(o.keepRunning),
         timeoutSeconds: o.timeout as number | undefined,
         json: Boolean(o.json),
-        logFile: o.logFile as string | undefined,
+        logFile: o.logFile ? from(o.logFile as string) : undefined,
       });
       setExit(r.exitCode);
     });

@@ -223,7 +223,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       tracked.push(t);
       uploads.push({ t, obj });
       if (files.length <= 20) note(`Uploaded ${basename(file)} (${(obj.size / 1024).toFixed(0)} kB) → s3://${resources.bucket}/${key}`);
-      status.update(`uploading ${i + 1}/${files.length}`);
+      if (files.length > 20) status.update(`uploading ${i + 1}/${files.length}`);
     }
     if (files.length > 20) note(`Uploaded ${files.length} videos → s3://${resources.bucket}/`);
 

@@ -68,6 +68,7 @@ function stampMatches(dir: string, uri: string, objects: RemoteObject[]): boolea
 /** Local directory of the package at `uri`, downloading what is missing or changed. */
 export async function ensureModelPackage(s3: S3Client, uri: string, cacheRoot: string, log: Logger): Promise<{ dir: string; downloaded: boolean; bytes: number }> {
   const { bucket, prefix } = parseS3Uri(uri);
+  uri = `s3://${bucket}/${prefix}`; // one spelling: with or without the trailing slash is the same package
   const dir = join(cacheRoot, createHash('sha256').update(uri).digest('hex').slice(0, 16));
   const objects = await listPackage(s3, bucket, prefix);
   if (objects.length === 0) throw new Error(`no model package at ${uri}: the prefix holds no objects (upload the output of \`longsight convert\` there)`);

@@ -1,5 +1,5 @@
 /**
- * @jest-environment ./test/worker/support/ort-environment.js
+ * @jest-environment ./test/convert/support/onnx-environment.js
  */
 /**
  * The local pipeline end to end, with every real part: embedded S3/SQS/DynamoDB servers, videos

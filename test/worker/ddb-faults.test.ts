@@ -1,5 +1,5 @@
 /**
- * @jest-environment ./test/worker/support/ort-environment.js
+ * @jest-environment ./test/convert/support/onnx-environment.js
  */
 /**
  * DynamoDB throttling and unavailability while the worker writes a job's result: the writes are

@@ -1,5 +1,5 @@
 /**
- * @jest-environment ./test/worker/support/ort-environment.js
+ * @jest-environment ./test/convert/support/onnx-environment.js
  */
 /**
  * The worker as a real process (the container's entrypoint, run through tsx): killed with SIGKILL
@@ -7,7 +7,8 @@
  * for a few seconds before the real engine runs (worker-child.ts), so the signal lands mid-job.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { uploadFile } from '../../container/local/upload';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -74,10 +75,15 @@ test('a worker killed with SIGKILL mid-job: the job is redelivered and finishes 
   expect((await b.exited).code).toBe(0);
 });
 
-test('SIGTERM during a job that ends within the stop timeout: the job finishes, the process exits 0', async () => {
+test('model from S3 at start; SIGTERM during a job that ends within the stop timeout: the job finishes, the process exits 0', async () => {
   const r = await fresh();
+  // The converted package uploaded as the stack's model artifact; the worker downloads it into its cache.
+  for (const f of readdirSync(modelDir)) {
+    await uploadFile(local.clients.s3, r.bucket, `models/tiny/${f}`, join(modelDir, f), 'application/octet-stream');
+  }
   const j = await seedJob(local.clients, r);
-  const w = worker(r, 2000, { stopTimeoutSeconds: 20 });
+  const w = worker(r, 2000, { stopTimeoutSeconds: 20 }, { LONGSIGHT_MODEL_URI: `s3://${r.bucket}/models/tiny/`, LONGSIGHT_MODEL_CACHE: join(tmp, 'model-cache') });
+  await w.waitForLog(/"msg":"model package downloaded"/);
   await w.waitForLog(/"msg":"job started"/);
   w.proc.kill('SIGTERM');
   const exit = await w.exited;

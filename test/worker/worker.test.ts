@@ -1,5 +1,5 @@
 /**
- * @jest-environment ./test/worker/support/ort-environment.js
+ * @jest-environment ./test/convert/support/onnx-environment.js
  */
 /**
  * The worker against real parts: embedded S3/SQS/DynamoDB servers on loopback and the real ONNX

@@ -1,0 +1,132 @@
+/**
+ * @jest-environment ./test/convert/support/onnx-environment.js
+ */
+/**
+ * The `longsight` commands that act on a deployment (status, answers, ask, requeue-dlq), run
+ * against the embedded servers with the real extraction handler and a real worker answering, the
+ * deployment named by flags (as it would be by --stack or the LONGSIGHT_* variables).
+ */
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { main } from '../../container/cli/main';
+import type { RunningWorker } from '../../container/worker/worker';
+import { RECIPES, videoFile } from '../support/videos';
+import { answersOf, drain, inProcessWorker, waitStatus } from '../worker/support/harness';
+import { seedJob } from '../worker/support/jobs';
+import { startRig, type Rig } from './support/stack';
+
+jest.setTimeout(120_000);
+
+let rig: Rig;
+let worker: RunningWorker;
+let jobId: string;
+let flags: string[];
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['node', 'longsight', ...args], { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+beforeAll(async () => {
+  rig = await startRig();
+  const r = rig.local.resources;
+  flags = ['--bucket', r.bucket, '--queue-url', r.queueUrl, '--dlq-url', r.dlqUrl, '--jobs-table', r.jobsTable, '--answers-table', r.answersTable];
+  worker = inProcessWorker(rig.local.clients, r, rig.engine);
+  const obj = await rig.upload(await videoFile(RECIPES.h264Mov), 'talks/keynote.mov');
+  const res = await rig.handler(rig.event(obj));
+  jobId = (res.results[0] as { jobId: string }).jobId;
+  await waitStatus(rig.local.clients, r, jobId, ['DONE']);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await rig?.stop();
+});
+
+test('status: the job, its timings and settings; bad ids are usage errors, unknown ids not found', async () => {
+  const s = await cli('status', jobId, ...flags);
+  expect(s.code).toBe(0);
+  expect(s.out).toMatch(new RegExp(`^${jobId}  DONE`));
+  expect(s.out).toMatch(/timings: +extract [\d.]+ s · queue/);
+  expect(s.out).toMatch(/settings: +3 frames · pooling K=4 s_h=2 s_l=8 · rope visual-yarn \(L_v 6272\)/);
+  const j = await cli('status', jobId, '--json', ...flags);
+  expect(JSON.parse(j.out)).toMatchObject({ jobId, status: 'DONE', framesUsed: 3 });
+  expect((await cli('status', 'nope', ...flags)).code).toBe(2);
+  const missing = await cli('status', 'j-0123456789abcdef0123456789abcdef', ...flags);
+  expect(missing.code).toBe(3);
+  expect(missing.err).toMatch(/no job j-0123456789abcdef0123456789abcdef/);
+});
+
+test('answers by job id and by video key; ask queues new questions on the same frames (no new extraction)', async () => {
+  const a = await cli('answers', jobId, ...flags);
+  expect(a.code).toBe(0);
+  expect(a.out).toMatch(/^2 answers for job /);
+  expect(a.out).toContain('Q: What is shown?');
+
+  const framesBefore = (await rig.local.clients.s3.send(new (await import('@aws-sdk/client-s3')).ListObjectsV2Command({ Bucket: rig.local.resources.bucket, Prefix: 'frames/' }))).KeyCount;
+  const ask = await cli('ask', jobId, 'Who is speaking?', '--wait', '--timeout', '60', ...flags);
+  expect(ask.code).toBe(0);
+  const askId = /queued job (j-[0-9a-f]{32})/.exec(ask.out)![1];
+  expect(askId).not.toBe(jobId);
+  expect(ask.out).toMatch(/Q: Who is speaking\?\n   A: /);
+  const askItem = await waitStatus(rig.local.clients, rig.local.resources, askId, ['DONE']);
+  expect(askItem.videoUri).toBe(`s3://${rig.local.resources.bucket}/talks/keynote.mov`);
+  expect(askItem.frames!.manifestKey).toBe(`frames/${jobId}/manifest.json`);
+  const framesAfter = (await rig.local.clients.s3.send(new (await import('@aws-sdk/client-s3')).ListObjectsV2Command({ Bucket: rig.local.resources.bucket, Prefix: 'frames/' }))).KeyCount;
+  expect(framesAfter).toBe(framesBefore);
+
+  const again = await cli('ask', jobId, 'Who is speaking?', ...flags);
+  expect(again.out).toBe(`already asked: job ${askId} is DONE (pass --again to run it again)`);
+
+  const byVideo = await cli('answers', 'talks/keynote.mov', '--json', ...flags);
+  expect(byVideo.code).toBe(0);
+  const lines = byVideo.out.split('\n').map((l) => JSON.parse(l) as { jobId: string; question: string });
+  expect(lines.map((l) => l.question).sort()).toEqual(['Is it day or night?', 'What is shown?', 'Who is speaking?']);
+  expect(new Set(lines.map((l) => l.jobId))).toEqual(new Set([jobId, askId]));
+  expect((await cli('answers', 'talks/nothing.mov', ...flags)).code).toBe(3);
+});
+
+test('requeue-dlq: a FAILED job\'s message goes back and the job runs; a DONE job\'s stale copy is deleted; an invalid message stays', async () => {
+  const r = rig.local.resources;
+  const failed = await seedJob(rig.local.clients, r, {}, false);
+  await rig.local.clients.ddb.send(
+    new UpdateCommand({ TableName: r.jobsTable, Key: { jobId: failed.jobId }, UpdateExpression: 'SET #s = :f, reason = :r', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':f': 'FAILED', ':r': 'failed after 3 deliveries; last error: S3 was down' } }),
+  );
+  await rig.local.clients.sqs.send(new SendMessageCommand({ QueueUrl: r.dlqUrl, MessageBody: failed.body }));
+  const original = await seedJob(rig.local.clients, r, {}, false);
+  await rig.local.clients.ddb.send(new UpdateCommand({ TableName: r.jobsTable, Key: { jobId: original.jobId }, UpdateExpression: 'SET #s = :d', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':d': 'DONE' } }));
+  await rig.local.clients.sqs.send(new SendMessageCommand({ QueueUrl: r.dlqUrl, MessageBody: original.body }));
+  await rig.local.clients.sqs.send(new SendMessageCommand({ QueueUrl: r.dlqUrl, MessageBody: '{"not":"a job"}' }));
+
+  const dry = await cli('requeue-dlq', '--dry-run', ...flags);
+  expect(dry.code).toBe(0);
+  expect(dry.out).toContain(`${failed.jobId}  FAILED: failed after 3 deliveries; last error: S3 was down`);
+  expect(dry.out).toMatch(/3 message\(s\) in the DLQ \(dry run: nothing moved\)/);
+
+  const moved = await cli('requeue-dlq', ...flags);
+  expect(moved.out).toMatch(/1 requeued, 1 already DONE \(deleted\), 1 invalid \(left in the DLQ\)/);
+  expect(moved.code).toBe(1); // something was left behind
+  const item = await waitStatus(rig.local.clients, r, failed.jobId, ['DONE'], 60_000);
+  expect(item.reason).toBeUndefined();
+  expect(await answersOf(rig.local.clients, r, failed.jobId)).toHaveLength(2);
+  expect(await drain(rig.local.clients, r.dlqUrl)).toEqual(['{"not":"a job"}']);
+});
+
+test('help and usage errors', async () => {
+  const help = await cli('--help');
+  expect(help.code).toBe(0);
+  expect(help.out).toMatch(/Commands:[\s\S]*run \[options\] \[videos\.\.\.\][\s\S]*requeue-dlq/);
+  const bad = await cli('run', '--frames', 'many');
+  expect(bad.code).toBe(2);
+  expect(bad.err).toMatch(/--frames must be a whole number from 1 to 1024/);
+  const notVideo = await cli('run', __filename);
+  expect(notVideo.code).toBe(2);
+  expect(notVideo.err).toMatch(/cli\.test\.ts: not a video suffix Longsight extracts \(\.mp4, \.mov/);
+  const missing = await cli('run', '/no/such/video.mp4');
+  expect(missing.code).toBe(2);
+  expect(missing.err).toMatch(/no such video file: \/no\/such\/video\.mp4/);
+  const noTarget = await cli('status', jobId);
+  expect(noTarget.code).toBe(1);
+  expect(noTarget.err).toMatch(/no Longsight deployment to talk to: pass --stack NAME/);
+});
