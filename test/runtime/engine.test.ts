@@ -192,6 +192,24 @@ describe('OnnxEngine end to end (tiny checkpoint, CPU EP)', () => {
     await expect(engine.answer({ frames: [frames[0], Buffer.from('garbage')], questions: QUESTIONS, settings: settings() })).rejects.toThrow(/frame 1/);
   });
 
+  it('runs an fp16 package end to end, its logits within 1e-2 of the fp32 package', async () => {
+    const fx16 = await tinyPackage({ preset: 'tiny', packageDtype: 'fp16' });
+    const steps16: Float32Array[] = [];
+    const e16 = await createOnnxEngine({ modelDir: fx16.packageDir, threads: 1, onLogits: ({ logits }) => steps16.push(Float32Array.from(logits)) });
+    try {
+      expect(e16.model.dtype).toBe('float16');
+      const s = settings({ maxNewTokens: 1 });
+      const fp32 = captureLogits();
+      await engine.answer({ frames: frames.slice(0, 2), questions: QUESTIONS.slice(0, 1), settings: s });
+      logitSink = undefined;
+      const r = await e16.answer({ frames: frames.slice(0, 2), questions: QUESTIONS.slice(0, 1), settings: s });
+      expect(r.visualTokens).toBe(2 * 196 + 1);
+      expect(maxRelativeError(steps16[0], fp32.get(QUESTIONS[0].id)![0])).toBeLessThan(1e-2);
+    } finally {
+      await e16.close();
+    }
+  });
+
   it('fails clearly when CUDA is requested on a machine without the CUDA provider', async () => {
     const fx = await tinyPackage({ preset: 'tiny' });
     await expect(createOnnxEngine({ modelDir: fx.packageDir, executionProvider: 'cuda' })).rejects.toThrow(/CUDA execution provider requested.*(libonnxruntime_providers_cuda|no CUDA support)/s);

@@ -75,19 +75,28 @@ describe.each(CASES)('converted $name model vs the float64 reference', (c) => {
   });
 
   it.each([
-    ['stock RoPE', 0],
-    ['visual-window YaRN, s > 1', 64],
-  ])(`decoder logits with %s: relative error ≤ ${c.tolerance} (seed ${seed})`, async (_label, window) => {
+    ['stock RoPE', 0, false],
+    ['visual-window YaRN, s > 1', 64, false],
+    ['visual-window YaRN with the attention temperature', 64, true],
+  ])(`decoder logits with %s: relative error ≤ ${c.tolerance} (seed ${seed})`, async (_label, window, temperature) => {
     const h = model.manifest.text.hiddenSize;
     const T = 23;
     const embeds = uniform(T * h, 0.5);
-    const rope = RopeExtensionSchema.parse({ mode: window ? 'visual-yarn' : 'off', visualContextWindow: window });
+    const rope = RopeExtensionSchema.parse({ mode: window ? 'visual-yarn' : 'off', visualContextWindow: window, attentionTemperature: temperature });
     const rotary = jobRotary(model.decoder, { headDim: model.manifest.text.headDim, ropeTheta: model.manifest.text.ropeTheta, languageWindow: 32768, rope, visualTokens: 200, positions: 64 });
     const got = await model.decoder.prefill(embeds, T, model.decoder.emptyCache(), rotary.tensors, 64);
     // The reference builds its own float64 tables from the frequencies.
     const freqs = computeRopeFrequencies({ headDim: model.manifest.text.headDim, ropeTheta: model.manifest.text.ropeTheta, rope, visualTokens: 200, languageWindow: 32768 });
     if (window) expect(freqs.scale).toBeCloseTo(200 / 64, 12);
     const tables = ropeTablesFromInvFreq(window ? freqs.invFreq : stockInverseFrequencies(ref.config.text.hiddenSize / ref.config.text.heads, ref.config.text.ropeTheta), T);
+    if (temperature) {
+      // YaRN's temperature: cos and sin scaled by 0.1·ln(s) + 1, so q·k scales by its square.
+      expect(freqs.attentionFactor).toBeCloseTo(0.1 * Math.log(200 / 64) + 1, 12);
+      for (let i = 0; i < tables.cos.length; i++) {
+        tables.cos[i] *= freqs.attentionFactor;
+        tables.sin[i] *= freqs.attentionFactor;
+      }
+    }
     const expected = referenceLastLogits(mat(T, h, Float64Array.from(embeds)), ref.config.text, ref.weights, tables);
     expect(got.logits.length).toBe(expected.length);
     if (process.env.LONGSIGHT_SHOW_ERRORS) console.log(`${c.name} decoder (${_label}): ${maxRelativeError(got.logits, expected).toExponential(2)}`);
