@@ -15,7 +15,8 @@
  *    vs progressive, and for the full-depth 0.5B model on the CPU.
  *
  * Options: --layers N (2) --frames 32,64,128,256 --chunk 2048 --threads 2 --new-tokens 8
- *          --no-gc (measure without collecting garbage between decoder steps).
+ *          --no-gc (measure without collecting garbage between decoder steps)
+ *          --no-arena (run the decoder with onnxruntime's CPU memory arena disabled: an experiment).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '2' },
       'new-tokens': { type: 'string', default: '8' },
       'no-gc': { type: 'boolean', default: false },
+      'no-arena': { type: 'boolean', default: false },
     },
   });
   const layers = Number(values.layers);
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
   const threads = Number(values.threads);
   const newTokens = Number(values['new-tokens']);
   const forceGc = !values['no-gc'];
+  const arena = !values['no-arena'];
   for (const [k, v] of Object.entries({ layers, chunk, threads, newTokens })) if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
   if (frameCounts.some((f) => !Number.isInteger(f) || f < 1 || f > 1024)) throw new Error('--frames must be a comma list of 1…1024');
 
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
     for (const [name, pooling] of schedules) {
       log(`${frames} frames, ${name} pooling: running…`);
       const started = Date.now();
-      const measured = await measureDecoderJob({ packageDir, frames, pooling, rope, chunk, questionTokens, newTokens, threads, forceGc });
+      const measured = await measureDecoderJob({ packageDir, frames, pooling, rope, chunk, questionTokens, newTokens, threads, forceGc, arena });
       const wallMs = Date.now() - started;
       const plan = planMemory({ model, frames, pooling, chunk, dtype: 'fp32', questionTokens, maxNewTokens: newTokens, rope, target: 'cpu' });
       const estimate = decoderProcessPeak(plan.chosen.budget);
@@ -98,7 +101,7 @@ async function main(): Promise<void> {
   }
 
   const lines: string[] = [];
-  lines.push(`Measured (CPU EP, ${threads} threads, Qwen2-0.5B decoder dims × ${layers} layers, fp32, prefill chunk ${chunk}, ${newTokens} decode steps, ${forceGc ? 'GC after each decoder step' : 'no forced GC'}):`);
+  lines.push(`Measured (CPU EP, ${threads} threads, Qwen2-0.5B decoder dims × ${layers} layers, fp32, prefill chunk ${chunk}, ${newTokens} decode steps, ${forceGc ? 'GC after each decoder step' : 'no forced GC'}${arena ? '' : ', onnxruntime CPU arena OFF'}):`);
   lines.push('');
   lines.push('| frames | pooling | visual tokens | s | peak RSS growth | planner estimate | job time (pooling + prefill + decode) | peak vs stock | time vs stock |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -108,14 +111,14 @@ async function main(): Promise<void> {
     const job = (x: Row) => x.measured.ms.prefill + x.measured.ms.decode + x.measured.ms.visual;
     const dTime = r === stock ? '' : `${((job(r) / job(stock) - 1) * 100).toFixed(1)}%`;
     lines.push(
-      `| ${r.frames} | ${r.schedule === 'stock' ? 'stock (stride 2)' : 'paper K=4 (2,8)'} | ${r.visualTokens.toLocaleString('en-US')} | ${r.ropeScale === 1 ? '1' : r.ropeScale.toFixed(2)} | ${MiB(r.measured.peakGrowth)} | ${MiB(r.estimate)} (${((r.estimate / r.measured.peakGrowth - 1) * 100).toFixed(1)}%) | ${(job(r) / 1000).toFixed(1)} s | ${dMem} | ${dTime} |`,
+      `| ${r.frames} | ${r.schedule === 'stock' ? 'stock (stride 2)' : 'paper K=4 (2,8)'} | ${r.visualTokens.toLocaleString('en-US')} | ${r.ropeScale === 1 ? '1' : r.ropeScale.toFixed(3)} | ${MiB(r.measured.peakGrowth)} | ${MiB(r.estimate)} (${((r.estimate / r.measured.peakGrowth - 1) * 100).toFixed(1)}%) | ${(job(r) / 1000).toFixed(1)} s | ${dMem} | ${dTime} |`,
     );
   }
 
   lines.push('');
   lines.push('Planner (`longsight plan`), LLaVA-OneVision-7B config, fp16, GPU target, chunk 2048, 32 question tokens, 256 new tokens:');
   lines.push('');
-  lines.push('| frames | pooling | visual tokens | s | weights | KV cache | prefill peak (last chunk) | peak GPU memory | vs stock | smallest fitting instance (single-GPU first) |');
+  lines.push('| frames | pooling | visual tokens | s | weights | KV cache | prefill peak (worst chunk) | peak GPU memory | vs stock | smallest fitting instance (single-GPU first) |');
   lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const frames of [256, 512]) {
     const p = planMemory({ model: loadPlanModel(CONFIG_7B), frames, pooling: PAPER_POOLING, chunk: 2048, dtype: 'fp16', rope, target: 'gpu' });
@@ -145,7 +148,7 @@ async function main(): Promise<void> {
   const outDir = path.join(REPO, '.cache', 'bench-method');
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'results.md'), `${text}\n`);
-  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ layers, chunk, threads, newTokens, forceGc, rows }, null, 2));
+  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ layers, chunk, threads, newTokens, forceGc, arena, rows }, null, 2));
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s; tables also in .cache/bench-method/results.md`);
 }
 

@@ -41,7 +41,10 @@ export interface RopeFrequencies {
   invFreq: Float64Array;
   /** s actually applied (1 when the frequencies are the stock ones). */
   scale: number;
-  /** Multiplies cos and sin (YaRN's temperature √(1/t) = 0.1·ln(s)+1 when enabled, else 1). */
+  /**
+   * Multiplies cos and sin: YaRN's temperature √(1/t) = 0.1·ln(s)+1 when `attentionTemperature` is
+   * on and the extension applies (any mode but 'off', s > 1), else 1.
+   */
   attentionFactor: number;
   /** The requested mode (recorded in the job's result item). */
   mode: RopeMode;

@@ -48,7 +48,7 @@ export function formatPlan(plan: MemoryPlan): string {
   ];
   rows.push(['prefill: arena slack (freed smaller caches)', ...gib((x) => x.budget.prefill.arenaSlack)]);
   rows.push(
-    ['prefill total (last chunk)', ...gib((x) => x.budget.prefill.total)],
+    ['prefill total (worst chunk)', ...gib((x) => x.budget.prefill.total)],
     ['decode total (last token)', ...gib((x) => x.budget.decode.total)],
     [`vision batch of ${s.budget.vision.batch}`, ...gib((x) => x.budget.vision.activations)],
     [gpu ? 'host arrays (not on the GPU)' : 'host arrays (float32 sequences)', ...gib((x) => x.budget.host.total)],

@@ -31,6 +31,8 @@ export interface MeasureRequest {
    * this the peak includes a varying number of dead caches; with it the peak is the live memory.
    */
   forceGc?: boolean;
+  /** false: create the session with onnxruntime's CPU memory arena disabled (an experiment; the runtime keeps it on). */
+  arena?: boolean;
 }
 
 export interface MeasureResult {
@@ -76,7 +78,8 @@ export function resetPeakRss(): boolean {
 async function main(req: MeasureRequest): Promise<MeasureResult> {
   // Everything the job needs is imported first, so the baseline holds node, onnxruntime and our code.
   const { loadModelPackage } = await import('../model/package-manifest');
-  const { createSession } = await import('../runtime/session');
+  const { createSession, sessionOptions } = await import('../runtime/session');
+  const ort = await import('onnxruntime-node');
   const { DecoderRunner } = await import('../runtime/decoder');
   const { EmbeddingTable, readVector } = await import('../runtime/embeddings');
   const { VisualSequenceBuilder } = await import('../runtime/visual-sequence');
@@ -89,7 +92,11 @@ async function main(req: MeasureRequest): Promise<MeasureResult> {
   let t = performance.now();
   const pkg = loadModelPackage(req.packageDir);
   const m = pkg.manifest;
-  const session = await createSession(pkg.paths.decoder, { executionProvider: 'cpu', threads: req.threads });
+  const sessionConfig = { executionProvider: 'cpu' as const, threads: req.threads };
+  const session =
+    req.arena === false
+      ? await ort.InferenceSession.create(pkg.paths.decoder, { ...sessionOptions(sessionConfig), enableCpuMemArena: false })
+      : await createSession(pkg.paths.decoder, sessionConfig);
   const decoder = new DecoderRunner(session, { layers: m.text.numLayers, kvHeads: m.text.numKvHeads, headDim: m.text.headDim, hidden: m.text.hiddenSize, vocab: m.text.vocabSize });
   const dtype = m.dtype === 'fp16' ? 'float16' : 'float32';
   const embeddings = EmbeddingTable.open(pkg.paths.embedTokens, m.text.vocabSize, m.text.hiddenSize, dtype);

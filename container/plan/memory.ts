@@ -180,11 +180,13 @@ interface PhaseArgs {
   b: number;
   tokens: number;
   cachedBefore: number;
+  /** Positions the job's rotary tables cover (prompt + new tokens). */
+  ropePositions: number;
   attention: AttentionKernel;
   target: PlanTarget;
 }
 
-function phaseBudget({ m, b, tokens: c, cachedBefore: p, attention, target }: PhaseArgs): PhaseBudget {
+function phaseBudget({ m, b, tokens: c, cachedBefore: p, ropePositions, attention, target }: PhaseArgs): PhaseBudget {
   const t = m.text;
   const perToken = 2 * t.numLayers * t.numKvHeads * t.headDim * b;
   const total = p + c;
@@ -204,7 +206,8 @@ function phaseBudget({ m, b, tokens: c, cachedBefore: p, attention, target }: Ph
   const qkvWidth = (t.numHeads + 2 * t.numKvHeads) * t.headDim;
   const hidden = 3 * c * t.hiddenSize * 4 + c * (3 * t.hiddenSize + 3 * qkvWidth + t.numHeads * t.headDim) * b;
   const mlp = c * 7 * t.intermediateSize * b;
-  const inputs = c * t.hiddenSize * b;
+  // The chunk's embeddings and the job's cos/sin tables ([positions, headDim/2] each), fed every step.
+  const inputs = c * t.hiddenSize * b + ropePositions * t.headDim * b;
   const logits = t.vocabSize * 4;
   // Each step's cache is a new, larger tensor; the previous one's blocks go back to the arena, which
   // keeps them but cannot place the larger cache in them: about one past cache of slack.
@@ -264,12 +267,12 @@ function scenario(
   const cachedBefore = promptTokens - lastChunk;
   // The last chunk sees the longest cache; when it is short, the full chunk before it can be the
   // larger one (more rows of scores and MLP), so take the worse of the two.
-  let prefillPhase = { ...phaseBudget({ m, b, tokens: lastChunk, cachedBefore, attention, target }), chunk: lastChunk, cachedBefore };
+  let prefillPhase = { ...phaseBudget({ m, b, tokens: lastChunk, cachedBefore, ropePositions: sequenceTokens, attention, target }), chunk: lastChunk, cachedBefore };
   if (lastChunk < chunk && cachedBefore >= chunk) {
-    const before = { ...phaseBudget({ m, b, tokens: chunk, cachedBefore: cachedBefore - chunk, attention, target }), chunk, cachedBefore: cachedBefore - chunk };
+    const before = { ...phaseBudget({ m, b, tokens: chunk, cachedBefore: cachedBefore - chunk, ropePositions: sequenceTokens, attention, target }), chunk, cachedBefore: cachedBefore - chunk };
     if (before.total > prefillPhase.total) prefillPhase = before;
   }
-  const decode = phaseBudget({ m, b, tokens: 1, cachedBefore: Math.max(sequenceTokens - 1, 0), attention, target });
+  const decode = phaseBudget({ m, b, tokens: 1, cachedBefore: Math.max(sequenceTokens - 1, 0), ropePositions: sequenceTokens, attention, target });
   const visionBudget = { batch: Math.min(visionBatch, frames), activations: visionActivations(m, Math.min(visionBatch, frames), b) };
   const host = {
     visualSequence: visualTokens * t.hiddenSize * 4,

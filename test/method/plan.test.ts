@@ -85,10 +85,10 @@ describe('planMemory', () => {
       attentionScores: 3_200, // flash (fp32 CPU prefill): 2 stats·4 heads·100·4
       hidden: 332_800, // 3·100·64·4 + 100·(3·64 + 3·128 + 64)·4
       mlp: 358_400, // 100·7·128·4
-      inputs: 25_600,
+      inputs: 39_424, // 100·64·4 + rotary tables 216 positions·16·4
       logits: 4_000,
       arenaSlack: 51_200,
-      total: 928_800,
+      total: 942_624,
     });
     expect(b.decode).toEqual({
       kvPast: 110_080, // 215 cached
@@ -96,10 +96,10 @@ describe('planMemory', () => {
       attentionScores: 3_456, // decode runs the naive kernel: 4 heads·1·216·4
       hidden: 3_328,
       mlp: 3_584,
-      inputs: 256,
+      inputs: 14_080,
       logits: 4_000,
       arenaSlack: 110_080,
-      total: 345_376,
+      total: 359_200,
     });
     expect(b.host).toEqual({ visualSequence: 197 * 64 * 4, promptEmbeddings: 206 * 64 * 4, total: 403 * 64 * 4 });
     expect(b.overhead).toBe(2 * CPU_SESSION_OVERHEAD_BYTES + CPU_JS_HEAP_BYTES);
