@@ -1,9 +1,9 @@
-/** Jest: TypeScript through ts-jest (transpile only; `npm run typecheck` does the type check). */
+/** Jest: TypeScript through ts-jest (transpile only: isolatedModules in tsconfig.json; `npm run typecheck` does the type check). */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 60000,
   maxWorkers: 2,
 };
