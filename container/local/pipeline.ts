@@ -28,7 +28,7 @@ import { applyEnv, provisionLongsight, startEmbeddedAws, type EmbeddedAws } from
 import { answersOfJob, getJobs } from './job-queries';
 import { formatJob, jobJson } from './job-report';
 import { resolveDefaultModel, TEST_MODEL_NOTICE, type ResolvedModel } from './model';
-import { objectCreatedEvent, type UploadedObject } from './s3-event';
+import { buildS3Event, type StoredObject as UploadedObject } from '../../lambda/extract-frames/s3-event';
 import { ensureSampleVideo } from './sample-video';
 import { StatusLine } from './status-line';
 import { removeLocalState, resolveTarget, writeLocalState, type Resources } from './targets';
@@ -275,7 +275,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         for (let u = pending.shift(); u; u = pending.shift()) {
           const { t, obj } = u;
           if (interrupted) return;
-          const event = objectCreatedEvent(obj);
+          const event = buildS3Event(obj);
           let lastError: unknown;
           for (let attempt = 1; attempt <= 3; attempt++) {
             try {

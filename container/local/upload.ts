@@ -6,7 +6,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { UploadedObject } from './s3-event';
+import type { StoredObject as UploadedObject } from '../../lambda/extract-frames/s3-event';
 
 export async function uploadFile(s3: S3Client, bucket: string, key: string, file: string, contentType: string): Promise<UploadedObject> {
   const upload = new Upload({

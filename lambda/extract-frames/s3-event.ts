@@ -134,7 +134,7 @@ export function s3EventRecord(obj: StoredObject, eventName = 'ObjectCreated:Put'
         key: encodeEventKey(obj.key),
         size: obj.size,
         eTag: obj.etag.replace(/"/g, ''),
-        ...(obj.versionId ? { versionId: obj.versionId } : {}),
+        ...(obj.versionId && obj.versionId !== 'null' ? { versionId: obj.versionId } : {}),
         sequencer: (Date.now() * 1000 + sequence).toString(16).toUpperCase(),
       },
     },

@@ -15,17 +15,8 @@ export function tinyPackage(opts: Omit<TinyModelOptions, 'cacheDir'> = {}): Prom
   return ensureTinyModel(opts);
 }
 
-/** Deterministic-per-run but fresh-each-run random numbers (seed printed on failure by the caller). */
-export function randomSource(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic-per-run but fresh-each-run random numbers (seed printed on failure by the caller): the runtime's mulberry32. */
+export { seededRandom as randomSource } from '../../container/runtime/sampler';
 
 /** max |a − b| / max |b|: error relative to the reference tensor's scale (elementwise ratios blow up near zero). */
 export function maxRelativeError(actual: ArrayLike<number>, reference: ArrayLike<number>): number {

@@ -17,7 +17,7 @@ import { ensureModelPackage, parseS3Uri } from '../../container/worker/model-cac
 import { fallbackFor } from '../../container/worker/process-job';
 import { timingOf } from '../../container/worker/config';
 import { keysFor } from '../../container/local/pipeline';
-import { encodeEventKey } from '../../container/local/s3-event';
+import { encodeEventKey } from '../../lambda/extract-frames/s3-event';
 import { resolveTarget } from '../../container/local/targets';
 import { startLocalAws } from '../support/local-aws';
 

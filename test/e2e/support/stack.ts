@@ -7,7 +7,7 @@ import { createExtractHandler, type ExtractHandler } from '../../../lambda/extra
 import { createLogger } from '../../../lib/log';
 import { createOnnxEngine } from '../../../container/runtime/onnx-engine';
 import type { AnswerEngine } from '../../../container/runtime/engine';
-import { objectCreatedEvent, type UploadedObject } from '../../../container/local/s3-event';
+import { buildS3Event, type StoredObject as UploadedObject } from '../../../lambda/extract-frames/s3-event';
 import { uploadFile } from '../../../container/local/upload';
 import { startLocalAws, type LocalAws } from '../../support/local-aws';
 import { tinyModelDir } from '../../worker/support/tiny-model';
@@ -18,7 +18,7 @@ export interface Rig {
   handler: ExtractHandler;
   config: ExtractRuntimeConfig;
   upload(file: string, key: string): Promise<UploadedObject>;
-  event(obj: UploadedObject): ReturnType<typeof objectCreatedEvent>;
+  event(obj: UploadedObject): ReturnType<typeof buildS3Event>;
   stop(): Promise<void>;
 }
 
@@ -40,7 +40,7 @@ export async function startRig(questions = ['What is shown?', 'Is it day or nigh
     handler,
     config,
     upload: (file, key) => uploadFile(local.clients.s3, local.resources.bucket, key, file, 'video/mp4'),
-    event: (obj) => objectCreatedEvent(obj),
+    event: (obj) => buildS3Event(obj),
     async stop() {
       await engine.close();
       await local.stop();
