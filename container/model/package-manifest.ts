@@ -23,12 +23,12 @@ export const ModelPackageManifestSchema = z.object({
   /** Weight / activation dtype of the package (see README: fp16 keeps norms and the residual stream in fp32). */
   dtype: z.enum(['fp32', 'fp16']),
   source: z.object({
-    /** sha256 over config.json and the safetensors files (sorted by name), streamed. */
+    /** sha256 over config.json, the shard index (if any) and the safetensors files (sorted by name), streamed. */
     checkpointSha256: z.string().regex(/^[0-9a-f]{64}$/),
     architecture: z.string(),
     /** `hub`: llava-hf names (`language_model.model.…`); `model-prefixed`: recent transformers (`model.language_model.…`). */
     tensorLayout: z.enum(['hub', 'model-prefixed']),
-    /** dtype of the source tensors (the first floating tensor's). */
+    /** dtype of the source tensors (embed_tokens'). */
     sourceDtype: z.enum(['F32', 'F16', 'BF16', 'F64']),
     convertedAt: z.string(),
   }),

@@ -56,6 +56,27 @@ export function visualTokenCount(frames: number, gridSide: number, schedule: Poo
   return detailed * pooledSide(gridSide, schedule.strideHigh) ** 2 + coarse * pooledSide(gridSide, schedule.strideLow) ** 2 + 1;
 }
 
+/**
+ * Pools frame `index` (its [grid·grid, dim] features at `srcOffset` of `src`) at its stride into
+ * `out` at `outOffset`; returns the number of values written. Stride 1 copies (bilinear to the same
+ * size is the identity).
+ */
+export function poolFrameInto(
+  src: Float32Array,
+  srcOffset: number,
+  index: number,
+  grid: number,
+  dim: number,
+  schedule: PoolingSchedule,
+  out: Float32Array,
+  outOffset: number,
+): number {
+  const side = pooledSide(grid, frameStride(index, schedule));
+  if (side === grid) out.set(src.subarray(srcOffset, srcOffset + grid * grid * dim), outOffset);
+  else bilinearResize(src, { height: grid, width: grid, channels: dim }, side, side, out, outOffset, srcOffset);
+  return side * side * dim;
+}
+
 export interface ProgressivePoolInput {
   /**
    * The projected frame features: either one buffer [N, grid·grid, D] (frame-major, token-major
@@ -99,10 +120,8 @@ export function progressivePool(input: ProgressivePoolInput): ProgressivePoolRes
   const frameTokens = frameTokenCounts(n, grid, schedule);
   const tokenCount = visualTokenCount(n, grid, schedule);
   const tokens = new Float32Array(tokenCount * dim);
-  const shape = { height: grid, width: grid, channels: dim };
   let offset = 0;
   for (let f = 0; f < n; f++) {
-    const side = pooledSide(grid, frameStride(f, schedule));
     let src: Float32Array;
     let srcOffset: number;
     if (isArray) {
@@ -113,9 +132,7 @@ export function progressivePool(input: ProgressivePoolInput): ProgressivePoolRes
       src = input.frames as Float32Array;
       srcOffset = f * perFrame;
     }
-    if (side === grid) tokens.set(src.subarray(srcOffset, srcOffset + perFrame), offset); // stride 1: identity (bilinear to the same size is exact)
-    else bilinearResize(src, shape, side, side, tokens, offset, srcOffset);
-    offset += side * side * dim;
+    offset += poolFrameInto(src, srcOffset, f, grid, dim, schedule, tokens, offset);
   }
   tokens.set(imageNewline, offset);
   return { tokens, tokenCount, frameTokens };

@@ -150,10 +150,6 @@ export class GraphBuilder {
     return this.initializer(this.fresh('const_i64'), 'int64', dims, b);
   }
 
-  constFloat32(values: number[], dims: number[] = [values.length]): string {
-    return this.initializer(this.fresh('const_f32'), 'float32', dims, Buffer.from(new Float32Array(values).buffer));
-  }
-
   /** Adds a node; returns its output names (fresh ones when `outputs` is a count). */
   node(opType: string, inputs: string[], outputs: string[] | number = 1, attrs: Record<string, Attr> = {}, domain = ''): string[] {
     const outs = (typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs).map((o) => this.claim(o));

@@ -3,13 +3,13 @@
  * dtype casts, and weight encoding to the package dtype.
  */
 import { GraphBuilder, int, type OnnxDtype } from './graph-builder';
-import { float32ToHalfBytes, float32ToBytes } from '../safetensors/numeric';
+import { encodeFloat32 } from '../safetensors/numeric';
 
 export type ComputeDtype = 'float32' | 'float16';
 
 /** Float32 values → raw bytes of `dtype`. */
 export function encodeAs(values: Float32Array, dtype: ComputeDtype): Buffer {
-  return dtype === 'float32' ? float32ToBytes(values) : float32ToHalfBytes(values);
+  return encodeFloat32(values, dtype === 'float32' ? 'F32' : 'F16');
 }
 
 /** Row-major [rows, cols] → [cols, rows], blocked for cache locality (large embedding matrices). */

@@ -62,7 +62,7 @@ export function parseRefConfig(config: Record<string, unknown>): RefConfig {
       heads,
       kvHeads: num(t, 'num_key_value_heads', heads),
       rmsNormEps: num(t, 'rms_norm_eps', 1e-6),
-      ropeTheta: num(t, 'rope_theta', 1_000_000),
+      ropeTheta: num(t, 'rope_theta', 10000), // Qwen2Config's default (config.json omits defaults)
       vocabSize: num(t, 'vocab_size'),
       tieWordEmbeddings: (t.tie_word_embeddings ?? config.tie_word_embeddings ?? false) === true,
     },

@@ -6,5 +6,6 @@ export * from './config';
 export * from './math';
 export * from './weights';
 export * from './vision';
+export * from './pooling';
 export * from './decoder';
 export * from './checkpoint';

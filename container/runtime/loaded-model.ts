@@ -30,16 +30,33 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
     throw new Error(`${modelDir}: only square resizing to imageSize is supported (resizeTo ${m.vision.resizeTo.height}x${m.vision.resizeTo.width}, imageSize ${m.vision.imageSize})`);
   }
   const dtype: PackageDtype = m.dtype === 'fp16' ? 'float16' : 'float32';
-  const [visionSession, decoderSession] = await Promise.all([createSession(pkg.paths.vision, session), createSession(pkg.paths.decoder, session)]);
-  const vision = new VisionRunner(visionSession, m.vision.imageSize, m.vision.numPatches, m.vision.projectedSize);
-  const decoder = new DecoderRunner(decoderSession, {
-    layers: m.text.numLayers,
-    kvHeads: m.text.numKvHeads,
-    headDim: m.text.headDim,
-    hidden: m.text.hiddenSize,
-    vocab: m.text.vocabSize,
-  });
-  const embeddings = EmbeddingTable.open(pkg.paths.embedTokens, m.text.vocabSize, m.text.hiddenSize, dtype);
+  // Plain file reads first (they hold nothing open), then the sessions: both, or neither, so a
+  // failure leaves no session (or the embedding file) behind.
+  const imageNewline = readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype);
+  const tokenizer = loadTokenizer(pkg.paths.tokenizer, pkg.paths.tokenizerConfig);
+  const settled = await Promise.allSettled([createSession(pkg.paths.vision, session), createSession(pkg.paths.decoder, session)]);
+  const opened = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const release = () => Promise.all(opened.map((s) => s.release())).then(() => undefined);
+  const [visionSession, decoderSession] = opened;
+  let vision: VisionRunner;
+  let decoder: DecoderRunner;
+  let embeddings: EmbeddingTable;
+  try {
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    vision = new VisionRunner(visionSession, m.vision.imageSize, m.vision.numPatches, m.vision.projectedSize);
+    decoder = new DecoderRunner(decoderSession, {
+      layers: m.text.numLayers,
+      kvHeads: m.text.numKvHeads,
+      headDim: m.text.headDim,
+      hidden: m.text.hiddenSize,
+      vocab: m.text.vocabSize,
+    });
+    embeddings = EmbeddingTable.open(pkg.paths.embedTokens, m.text.vocabSize, m.text.hiddenSize, dtype);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   return {
     pkg,
     manifest: m,
@@ -47,12 +64,12 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
     vision,
     decoder,
     embeddings,
-    imageNewline: readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype),
-    tokenizer: loadTokenizer(pkg.paths.tokenizer, pkg.paths.tokenizerConfig),
+    imageNewline,
+    tokenizer,
     preprocess: { imageSize: m.vision.imageSize, mean: m.vision.imageMean, std: m.vision.imageStd, rescaleFactor: m.vision.rescaleFactor, resample: m.vision.resample },
     async close() {
       embeddings.close();
-      await Promise.all([visionSession.release(), decoderSession.release()]);
+      await release();
     },
   };
 }

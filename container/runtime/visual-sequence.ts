@@ -3,11 +3,10 @@
  * so the full-resolution features of every frame (729 × hidden each) never sit in memory at
  * once. Each frame is pooled with the method's per-frame rule (progressive pooling: stride s_h for
  * the first frame of each group of K, s_l for the rest; the stock model is K = 1, s_h = 2) through
- * the same bilinear resize `progressivePool` uses; one image_newline closes the sequence.
+ * the same per-frame step (`poolFrameInto`) as `progressivePool`; one image_newline closes the sequence.
  */
 import type { PoolingSchedule } from '../../lib/contracts';
-import { bilinearResize } from '../model/bilinear-resize';
-import { frameStride, pooledSide, visualTokenCount } from '../model/progressive-pool';
+import { poolFrameInto, visualTokenCount } from '../model/progressive-pool';
 
 export class VisualSequenceBuilder {
   readonly tokens: Float32Array;
@@ -30,10 +29,7 @@ export class VisualSequenceBuilder {
     const perFrame = this.gridSide * this.gridSide * this.dim;
     if (features.length !== perFrame) throw new Error(`frame features hold ${features.length} values, expected ${perFrame}`);
     if (this.framesAdded >= this.frames) throw new Error(`more than the ${this.frames} announced frames`);
-    const side = pooledSide(this.gridSide, frameStride(this.framesAdded, this.schedule));
-    if (side === this.gridSide) this.tokens.set(features, this.offset);
-    else bilinearResize(features, { height: this.gridSide, width: this.gridSide, channels: this.dim }, side, side, this.tokens, this.offset);
-    this.offset += side * side * this.dim;
+    this.offset += poolFrameInto(features, 0, this.framesAdded, this.gridSide, this.dim, this.schedule, this.tokens, this.offset);
     this.framesAdded++;
   }
 

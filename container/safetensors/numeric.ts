@@ -136,3 +136,10 @@ export function float32ToBf16Bytes(values: Float32Array): Buffer {
 export function float32ToBytes(values: Float32Array): Buffer {
   return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
 }
+
+/** float32 values → little-endian bytes of a safetensors float dtype (F32 is a view, no copy). */
+export function encodeFloat32(values: Float32Array, dtype: 'F32' | 'F16' | 'BF16'): Buffer {
+  if (dtype === 'F32') return float32ToBytes(values);
+  if (dtype === 'F16') return float32ToHalfBytes(values);
+  return float32ToBf16Bytes(values);
+}

@@ -130,6 +130,12 @@ export class SafetensorsFile {
   /** One tensor as float32 (F32 as is, F16/BF16 widened exactly, F64 narrowed). */
   readFloat32(name: string): Float32Array {
     const t = this.info(name);
+    if (t.dtype === 'F32') {
+      // Straight into the result: no second copy of what may be a gigabyte-sized tensor.
+      const out = new Float32Array(t.byteLength / 4);
+      readFully(this.fd, Buffer.from(out.buffer), t.byteOffset);
+      return out;
+    }
     return bytesToFloat32(this.readBytes(name), t.dtype, `${this.path}: tensor "${name}"`);
   }
 

@@ -4,7 +4,7 @@
  * multi-gigabyte file never holds more than one chunk.
  */
 import * as fs from 'node:fs';
-import { float32ToBf16Bytes, float32ToBytes, float32ToHalfBytes } from './numeric';
+import { encodeFloat32 } from './numeric';
 import { numel } from './reader';
 
 export type WritableDtype = 'F32' | 'F16' | 'BF16';
@@ -20,12 +20,6 @@ export type ChunkSource = (spec: TensorSpec, start: number, count: number) => Fl
 
 const BYTES: Record<WritableDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 const CHUNK_ELEMENTS = 1 << 22;
-
-export function encodeFloat32(values: Float32Array, dtype: WritableDtype): Buffer {
-  if (dtype === 'F32') return float32ToBytes(values);
-  if (dtype === 'F16') return float32ToHalfBytes(values);
-  return float32ToBf16Bytes(values);
-}
 
 export function safetensorsHeader(specs: TensorSpec[], metadata: Record<string, string> = { format: 'pt' }): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, float, int } from '../../container/onnx/graph-builder';
-import { floatToHalf, halfToFloat } from '../../container/safetensors/numeric';
+import { fromTensor, seededRandom, stockRope, toTensor } from './helpers';
 
 const H = 4;
 const KV = 2;
@@ -50,13 +50,8 @@ async function gqaSession(dt: Dt, D: number): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(file);
 }
 
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296 - 0.5;
-  });
-}
+/** Values in [−0.5, 0.5). */
+const random = (n: number, seed: number): Float32Array => seededRandom(seed, n, 0.5);
 
 /** Plain causal GQA with rotate_half RoPE at positions 0…T−1, float64. */
 function reference(qkv: Float32Array, T: number, D: number): Float64Array {
@@ -95,40 +90,21 @@ function reference(qkv: Float32Array, T: number, D: number): Float64Array {
   return out;
 }
 
-function tensor(dt: Dt, values: Float32Array, dims: number[]): ort.Tensor {
-  if (dt === 'float32') return new ort.Tensor('float32', values, dims);
-  return new ort.Tensor('float16', Uint16Array.from(values, (v) => floatToHalf(v)), dims);
-}
-const read = (t: ort.Tensor): Float32Array => (t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, halfToFloat) : (t.data as Float32Array));
-
-function tables(D: number, rows = M) {
-  const cos = new Float32Array((rows * D) / 2);
-  const sin = new Float32Array((rows * D) / 2);
-  for (let p = 0; p < rows; p++) {
-    for (let i = 0; i < D / 2; i++) {
-      const th = p * Math.pow(THETA, (-2 * i) / D);
-      cos[(p * D) / 2 + i] = Math.cos(th);
-      sin[(p * D) / 2 + i] = Math.sin(th);
-    }
-  }
-  return { cos, sin };
-}
-
 /** Runs positions [from, to) on top of `past` (P = from). */
 async function step(s: ort.InferenceSession, dt: Dt, D: number, qkv: Float32Array, from: number, to: number, past?: { k: ort.Tensor; v: ort.Tensor }, rows = M) {
   const W = (H + 2 * KV) * D;
-  const empty = () => tensor(dt, new Float32Array(0), [1, KV, 0, D]);
-  const { cos, sin } = tables(D, rows);
+  const empty = () => toTensor(dt, new Float32Array(0), [1, KV, 0, D]);
+  const { cos, sin } = stockRope(D, THETA, rows);
   const r = await s.run({
-    qkv: tensor(dt, qkv.slice(from * W, to * W), [1, to - from, W]),
+    qkv: toTensor(dt, qkv.slice(from * W, to * W), [1, to - from, W]),
     past_key: past?.k ?? empty(),
     past_value: past?.v ?? empty(),
     seqlens_k: new ort.Tensor('int32', Int32Array.from([to - 1]), [1]),
     total_sequence_length: new ort.Tensor('int32', Int32Array.from([to]), []),
-    cos_cache: tensor(dt, cos, [rows, D / 2]),
-    sin_cache: tensor(dt, sin, [rows, D / 2]),
+    cos_cache: toTensor(dt, cos, [rows, D / 2]),
+    sin_cache: toTensor(dt, sin, [rows, D / 2]),
   });
-  return { out: read(r.out), past: { k: r.present_key, v: r.present_value } };
+  return { out: fromTensor(r.out as ort.Tensor), past: { k: r.present_key, v: r.present_value } };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

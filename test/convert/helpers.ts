@@ -10,8 +10,8 @@ export function makeTmp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `longsight-${prefix}-`));
 }
 
-export function toTensor(dtype: 'fp32' | 'fp16', values: Float32Array, dims: number[]): ort.Tensor {
-  if (dtype === 'fp32') return new ort.Tensor('float32', values, dims);
+export function toTensor(dtype: 'fp32' | 'fp16' | 'float32' | 'float16', values: Float32Array, dims: number[]): ort.Tensor {
+  if (dtype === 'fp32' || dtype === 'float32') return new ort.Tensor('float32', values, dims);
   return new ort.Tensor('float16', Uint16Array.from(values, (v) => floatToHalf(v)), dims);
 }
 
@@ -33,13 +33,13 @@ export function seededRandom(seed: number, n: number, scale = 1): Float32Array {
 }
 
 /** Stock RoPE tables [rows, headDim/2] (the runtime's own rotary code is tested elsewhere). */
-export function stockRope(m: ModelPackageManifest, rows: number): { cos: Float32Array; sin: Float32Array } {
-  const half = m.text.headDim / 2;
+export function stockRope(headDim: number, ropeTheta: number, rows: number): { cos: Float32Array; sin: Float32Array } {
+  const half = headDim / 2;
   const cos = new Float32Array(rows * half);
   const sin = new Float32Array(rows * half);
   for (let p = 0; p < rows; p++) {
     for (let j = 0; j < half; j++) {
-      const th = p * Math.pow(m.text.ropeTheta, (-2 * j) / m.text.headDim);
+      const th = p * Math.pow(ropeTheta, (-2 * j) / headDim);
       cos[p * half + j] = Math.cos(th);
       sin[p * half + j] = Math.sin(th);
     }
@@ -58,7 +58,7 @@ export async function decoderStep(session: ort.InferenceSession, m: ModelPackage
   const T = embeds.length / H;
   const P = cache?.length ?? 0;
   const rows = 64;
-  const { cos, sin } = stockRope(m, rows);
+  const { cos, sin } = stockRope(m.text.headDim, m.text.ropeTheta, rows);
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: toTensor(m.dtype, embeds, [1, T, H]),
     seqlens_k: new ort.Tensor('int32', Int32Array.from([P + T - 1]), [1]),
@@ -77,16 +77,5 @@ export async function decoderStep(session: ort.InferenceSession, m: ModelPackage
   return { logits: out.logits.data as Float32Array, cache: { length: P + T, tensors }, outputs: out };
 }
 
-/** max |a − b| / max |b|. */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
-  let d = 0;
-  let r = 0;
-  for (let i = 0; i < a.length; i++) {
-    const diff = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
-    const ref = b[i] < 0 ? -b[i] : b[i];
-    if (diff > d) d = diff;
-    if (ref > r) r = ref;
-  }
-  return d / (r || 1);
-}
+/** max |a − b| / max |b| (the runtime tests' helper). */
+export { maxRelativeError as relErr } from '../runtime/fixtures';
