@@ -15,6 +15,16 @@ export interface AwsClients {
   ddb: DynamoDBDocumentClient;
 }
 
+/**
+ * Whether an S3 error means "no such object (or version)": GetObject names it NoSuchKey or
+ * NoSuchVersion, HeadObject (no body to carry a code) only NotFound / HTTP 404.
+ */
+export function isS3NotFound(e: unknown): boolean {
+  const name = (e as { name?: string } | undefined)?.name;
+  const status = (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  return name === 'NoSuchKey' || name === 'NoSuchVersion' || name === 'NotFound' || status === 404;
+}
+
 export function createAwsClients(env: NodeJS.ProcessEnv = process.env): AwsClients {
   const forcePathStyle = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL) || env.LONGSIGHT_S3_PATH_STYLE === '1';
   const s3 = new S3Client({ forcePathStyle });

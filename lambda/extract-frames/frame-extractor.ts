@@ -14,6 +14,7 @@
  */
 import os from 'node:os';
 import sharp from 'sharp';
+import { mapLimit } from '../../lib/map-limit';
 import { runProcess } from './process';
 import type { SamplePoint } from './frame-sampler';
 
@@ -54,14 +55,25 @@ export function frameFilter(size: number, rotation: 0 | 90 | 180 | 270): string 
   return ['showinfo', `scale=${size}:${size}:flags=bicubic+accurate_rnd+full_chroma_int:param0=0:param1=0.5`, ...rotationFilters(rotation), 'format=rgb24'].join(',');
 }
 
-export function frameArgs(req: FrameRequest, seekSeconds: number): string[] {
+/**
+ * ffmpeg's command line for `req`: `seekArgs` go before the input (an input seek), `outputArgs`
+ * after the stream selection; the frames come out as raw RGB on stdout.
+ */
+function ffmpegArgs(req: FrameRequest, seekArgs: string[], outputArgs: string[]): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
   if (req.threads !== undefined) args.push('-threads', String(req.threads));
   if (/^https?:/.test(req.input)) args.push('-rw_timeout', '30000000');
-  args.push('-ss', seekSeconds.toFixed(6), '-i', req.input);
-  args.push('-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', '-frames:v', '1', '-vf', frameFilter(req.size, req.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  args.push(...seekArgs, '-i', req.input, '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', ...outputArgs);
+  args.push('-vf', frameFilter(req.size, req.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   return args;
 }
+
+export function frameArgs(req: FrameRequest, seekSeconds: number): string[] {
+  return ffmpegArgs(req, ['-ss', seekSeconds.toFixed(6)], ['-frames:v', '1']);
+}
+
+/** showinfo's report of a decoded frame's presentation time. */
+const PTS_TIME = /pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/;
 
 /** ffmpeg's messages that mean "the network or the server failed", not "the file is bad". */
 const TRANSIENT = [
@@ -107,7 +119,7 @@ export async function decodeFrame(req: FrameRequest, seek: number, timeoutMs = 1
   }
   if (r.stdout.length < expected) return { ok: false, why: `no frame at ${seek.toFixed(3)} s (${lastLines(r.stderr) || 'end of stream'})` };
   // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
-  const m = /pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/.exec(r.stderr);
+  const m = PTS_TIME.exec(r.stderr);
   const relative = m ? Number(m[1]) : 0;
   return { ok: true, frame: { timestamp: Math.max(0, seek + relative), rgb: r.stdout.subarray(0, expected) } };
 }
@@ -138,6 +150,11 @@ export interface ExtractResult {
   frames: EncodedFrame[];
   /** Samples that produced no frame, with ffmpeg's words. */
   missing: { sample: number; seek: number; why: string }[];
+  /**
+   * Set (to the frames the stream really has) when decodeAllFrames found far more frames than the
+   * container stated: the frames it could keep would cover only the start, so it returns none.
+   */
+  overflowFrames?: number;
 }
 
 export interface ExtractOptions extends FrameRequest {
@@ -155,34 +172,20 @@ export interface ExtractOptions extends FrameRequest {
  * cost is the decode from the previous keyframe, the same as any seeking reader pays).
  */
 export async function extractFrames(opts: ExtractOptions): Promise<ExtractResult> {
-  const concurrency = Math.max(1, opts.concurrency ?? (os.availableParallelism?.() ?? os.cpus().length));
-  const frames: EncodedFrame[] = [];
-  const missing: ExtractResult['missing'] = [];
-  let next = 0;
+  const concurrency = opts.concurrency ?? (os.availableParallelism?.() ?? os.cpus().length);
   let done = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (next < opts.samples.length && failed === undefined) {
-      const sample = next++;
-      const point = opts.samples[sample];
-      try {
-        const outcome = await decodeFrame(opts, point.seek, opts.frameTimeoutMs);
-        if (outcome.ok) {
-          frames.push({ sample, timestamp: outcome.frame.timestamp, data: await encodeFrame(outcome.frame.rgb, opts.size, opts.format, opts.jpegQuality) });
-        } else {
-          missing.push({ sample, seek: point.seek, why: outcome.why });
-        }
-      } catch (e) {
-        failed ??= e;
-      }
-      opts.onProgress?.(++done, opts.samples.length);
-    }
+  const outcomes = await mapLimit(opts.samples, concurrency, async (point, sample) => {
+    const outcome = await decodeFrame(opts, point.seek, opts.frameTimeoutMs);
+    const result = outcome.ok
+      ? { frame: { sample, timestamp: outcome.frame.timestamp, data: await encodeFrame(outcome.frame.rgb, opts.size, opts.format, opts.jpegQuality) } }
+      : { missing: { sample, seek: point.seek, why: outcome.why } };
+    opts.onProgress?.(++done, opts.samples.length);
+    return result;
+  });
+  return {
+    frames: outcomes.flatMap((o) => (o.frame ? [o.frame] : [])),
+    missing: outcomes.flatMap((o) => (o.missing ? [o.missing] : [])),
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, opts.samples.length) }, worker));
-  if (failed !== undefined) throw failed;
-  frames.sort((a, b) => a.sample - b.sample);
-  missing.sort((a, b) => a.sample - b.sample);
-  return { frames, missing };
 }
 
 export interface DecodeAllOptions extends FrameRequest {
@@ -205,10 +208,7 @@ export interface DecodeAllOptions extends FrameRequest {
  */
 export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractResult> {
   const frameBytes = opts.size * opts.size * 3;
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
-  if (opts.threads !== undefined) args.push('-threads', String(opts.threads));
-  if (/^https?:/.test(opts.input)) args.push('-rw_timeout', '30000000');
-  args.push('-i', opts.input, '-map', `0:${opts.streamIndex}`, '-an', '-sn', '-dn', '-vsync', '0', '-vf', frameFilter(opts.size, opts.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  const args = ffmpegArgs(opts, [], ['-vsync', '0']);
   const encoded: Promise<Buffer>[] = [];
   const kept: number[] = [];
   const wanted = opts.pick ? new Set(opts.pick) : undefined;
@@ -233,7 +233,7 @@ export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractRe
   });
   if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out decoding the video`);
   if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
-  const times = [...r.stderr.matchAll(/pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)/g)].map((m) => Math.max(0, Number(m[1])));
+  const times = [...r.stderr.matchAll(new RegExp(PTS_TIME, 'g'))].map((m) => Math.max(0, Number(m[1])));
   const data = await Promise.all(encoded);
   const usable = kept.filter((n) => n < times.length).length;
   const noFrame = { sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` };
@@ -243,6 +243,7 @@ export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractRe
     const missing = opts.pick!.filter((n) => n >= seen || n >= times.length).map((n, i) => ({ sample: frames.length + i, seek: 0, why: `frame ${n} not in the stream (${seen} decoded)` }));
     return { frames, missing: frames.length ? missing : [noFrame] };
   }
+  if (seen > cap) return { frames: [], missing: [], overflowFrames: seen };
   if (usable === 0) return { frames: [], missing: [noFrame] };
   const chosen = usable > opts.maxFrames ? opts.choose(usable, opts.maxFrames) : [...Array(usable).keys()];
   return { frames: chosen.map((i, sample) => ({ sample, timestamp: times[kept[i]], data: data[i] })), missing: [] };

@@ -7,6 +7,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Cl
 import { frameKey, framesPrefix, manifestKey } from '../../lib/contracts/s3-layout';
 import { FrameManifestSchema, type FrameManifest, type VideoRef } from '../../lib/contracts/job-message';
 import { parseOrThrow } from '../../lib/contracts/validate';
+import { mapLimit } from '../../lib/map-limit';
 import type { FrameFormat } from './frame-extractor';
 
 export interface StoredFrames {
@@ -15,15 +16,6 @@ export interface StoredFrames {
   prefix: string;
   /** Leftover objects of an earlier attempt that were removed. */
   removed: string[];
-}
-
-async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
 }
 
 export async function storeFrames(
@@ -42,7 +34,7 @@ export async function storeFrames(
   const ext = input.format === 'jpeg' ? 'jpg' : 'png';
   const contentType = input.format === 'jpeg' ? 'image/jpeg' : 'image/png';
   const entries = input.frames.map((f, index) => ({ index, timestamp: Number(f.timestamp.toFixed(6)), key: frameKey(input.jobId, index, ext), data: f.data }));
-  await pool(entries, input.concurrency ?? 16, async (e) => {
+  await mapLimit(entries, input.concurrency ?? 16, async (e) => {
     await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: e.key, Body: e.data, ContentType: contentType }));
   });
   const manifest = parseOrThrow(

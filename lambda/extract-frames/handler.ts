@@ -10,7 +10,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
+import { createAwsClients, isS3NotFound, type AwsClients } from '../../lib/aws-clients';
 import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { jobIdFor, videoUri } from '../../lib/contracts/job-id';
 import type { VideoRef } from '../../lib/contracts/job-message';
@@ -68,16 +68,15 @@ export interface ExtractSummary {
 
 export type ExtractHandler = (event: unknown, context?: InvocationContext) => Promise<ExtractSummary>;
 
-function httpStatus(e: unknown): number | undefined {
-  return (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
 export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
   const log = deps.logger ?? createLogger({ component: 'extract-frames' });
   const { s3 } = deps.clients;
   const store = createJobStore({ ddb: deps.clients.ddb, sqs: deps.clients.sqs, jobsTable: deps.jobsTable, queueUrl: deps.queueUrl, now: deps.now });
   const now = deps.now ?? (() => new Date());
   const ex = deps.config.extraction;
+  // The environment's plan (no sidecar) is the same for every object: computed once per cold start.
+  const defaults = planJob(deps.config);
+  let binaries = deps.binaries;
 
   async function processObject(obj: S3ObjectEvent, context: InvocationContext | undefined): Promise<ObjectOutcome> {
     const base = { bucket: obj.bucket, key: obj.key };
@@ -92,7 +91,7 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
     try {
       head = await s3.send(new HeadObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId }));
     } catch (e) {
-      if (httpStatus(e) === 404 || (e as Error).name === 'NotFound' || (e as Error).name === 'NoSuchVersion') {
+      if (isS3NotFound(e)) {
         log.warn('ignored object: no longer exists', base);
         return { outcome: 'ignored', ...base, why: 'the object no longer exists' };
       }
@@ -115,7 +114,6 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
     const uri = videoUri(obj.bucket, obj.key);
     const jlog = log.child({ jobId, ...base, versionId: obj.versionId });
 
-    const defaults = planJob(deps.config);
     const leaseMs = context?.getRemainingTimeInMillis?.() ?? deps.leaseMs ?? 15 * 60_000;
     const claim = await store.claim({ jobId, videoUri: uri, video, questions: defaults.questions, settings: defaults.settings, leaseMs });
     if (!claim.claimed) {
@@ -130,13 +128,16 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
     const token = claim.token;
     const started = Date.now();
     try {
-      return await extractAndEnqueue();
-    } catch (e) {
-      if (e instanceof PermanentInputError) {
+      try {
+        return await extractAndEnqueue();
+      } catch (e) {
+        if (!(e instanceof PermanentInputError)) throw e;
         jlog.warn('job failed: input cannot be processed', { reason: e.reason });
         await store.fail(jobId, token, e.reason, { extractMs: Date.now() - started });
         return { outcome: 'failed', ...base, jobId, reason: e.reason };
       }
+    } catch (e) {
+      // Lost at any step, recording a failure included: the attempt that took over owns the job.
       if (e instanceof LeaseLostError) {
         jlog.warn('lease lost: another attempt owns the job', { error: e.message });
         return { outcome: 'in-progress', ...base, jobId };
@@ -158,7 +159,7 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       checkSignature(signature);
 
       const url = await getSignedUrl(s3, get, { expiresIn: deps.presignExpiresSeconds ?? 3600 });
-      const binaries = deps.binaries ?? resolveBinaries();
+      binaries ??= resolveBinaries();
       let probe;
       try {
         probe = await probeVideo(binaries.ffprobe, url);
@@ -181,10 +182,14 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
         // Progress in the log at each quarter: a 1024-frame extraction takes minutes.
         if (t >= 16 && d % Math.ceil(t / 4) === 0 && d < t) jlog.info('extraction progress', { frames: d, of: t });
       };
-      const extracted =
-        mode.mode === 'seek'
-          ? await extractFrames({ ...request, samples: planSamples({ durationSeconds, frameCount: v.frameCount, frameRate: v.frameRate }, plan.frames), concurrency: deps.concurrency, onProgress: progress })
-          : await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices, pick: mode.mode === 'sequential' ? mode.pick : undefined });
+      const bySeeking = (frameCount = v.frameCount) =>
+        extractFrames({ ...request, samples: planSamples({ durationSeconds, frameCount, frameRate: v.frameRate }, plan.frames), concurrency: deps.concurrency, onProgress: progress });
+      let extracted = mode.mode === 'seek' ? await bySeeking() : await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices, pick: mode.mode === 'sequential' ? mode.pick : undefined });
+      if (extracted.overflowFrames !== undefined) {
+        // The container's frame count (an estimate) was far too low: sample the whole video by seeking.
+        jlog.warn('the stream has far more frames than the container states: sampling by seeking', { stated: v.frameCount, decoded: extracted.overflowFrames });
+        extracted = await bySeeking(extracted.overflowFrames);
+      }
       const frames = dropDuplicateFrames(extracted.frames);
       if (frames.length === 0) throw new PermanentInputError(reasonForNoFrames(extracted.missing[0]?.why ?? '', v.codec));
       checkCoverage(extracted.frames.length, extracted.frames.length + extracted.missing.length, frames[frames.length - 1].timestamp, durationSeconds);

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { JobItemSchema, type JobItem, type Timings } from '../../lib/contracts/items';
-import { serializeJobMessage, type FramesRef, type JobMessageInput, type VideoRef } from '../../lib/contracts/job-message';
+import { JOB_MESSAGE_SCHEMA_VERSION, serializeJobMessage, type FramesRef, type JobMessageInput, type VideoRef } from '../../lib/contracts/job-message';
 import type { Question } from '../../lib/contracts/questions';
 import type { InferenceSettings } from '../../lib/contracts/settings';
 import { parseOrThrow } from '../../lib/contracts/validate';
@@ -55,6 +55,25 @@ export function createJobStore(deps: JobStoreDeps) {
   async function read(jobId: string): Promise<JobItem | undefined> {
     const r = await deps.ddb.send(new GetCommand({ TableName: deps.jobsTable, Key: { jobId }, ConsistentRead: true }));
     return r.Item as JobItem | undefined;
+  }
+
+  /** One UpdateItem that applies only while `token` holds the extraction lease; LeaseLostError otherwise. */
+  async function underLease(jobId: string, token: string, step: string, updateExpression: string, values: Record<string, unknown>, names: Record<string, string> = {}): Promise<void> {
+    try {
+      await deps.ddb.send(
+        new UpdateCommand({
+          TableName: deps.jobsTable,
+          Key: { jobId },
+          UpdateExpression: updateExpression,
+          ConditionExpression: 'extractLease.#token = :token',
+          ExpressionAttributeNames: { ...names, '#token': 'token' },
+          ExpressionAttributeValues: { ...values, ':token': token },
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailure(e)) throw new LeaseLostError(jobId, step);
+      throw e;
+    }
   }
 
   return {
@@ -109,21 +128,13 @@ export function createJobStore(deps: JobStoreDeps) {
 
     /** Frames are in S3: record them, with the questions and settings resolved for this job. */
     async ready(jobId: string, token: string, fields: { frames: NonNullable<JobItem['frames']>; questions: Question[]; settings: InferenceSettings; timings: Timings }): Promise<void> {
-      try {
-        await deps.ddb.send(
-          new UpdateCommand({
-            TableName: deps.jobsTable,
-            Key: { jobId },
-            UpdateExpression: 'SET frames = :frames, questions = :questions, settings = :settings, timings = :timings, updatedAt = :now',
-            ConditionExpression: 'extractLease.#token = :token',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':frames': fields.frames, ':questions': fields.questions, ':settings': fields.settings, ':timings': fields.timings, ':now': iso(), ':token': token },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'ready');
-        throw e;
-      }
+      await underLease(jobId, token, 'ready', 'SET frames = :frames, questions = :questions, settings = :settings, timings = :timings, updatedAt = :now', {
+        ':frames': fields.frames,
+        ':questions': fields.questions,
+        ':settings': fields.settings,
+        ':timings': fields.timings,
+        ':now': iso(),
+      });
     },
 
     async send(message: JobMessageInput): Promise<string | undefined> {
@@ -133,56 +144,25 @@ export function createJobStore(deps: JobStoreDeps) {
     },
 
     async enqueued(jobId: string, token: string): Promise<void> {
-      try {
-        await deps.ddb.send(
-          new UpdateCommand({
-            TableName: deps.jobsTable,
-            Key: { jobId },
-            UpdateExpression: 'SET enqueuedAt = :now REMOVE extractLease',
-            ConditionExpression: 'extractLease.#token = :token',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':now': iso(), ':token': token },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'enqueued');
-        throw e;
-      }
+      await underLease(jobId, token, 'enqueued', 'SET enqueuedAt = :now REMOVE extractLease', { ':now': iso() });
     },
 
     async fail(jobId: string, token: string, reason: string, timings: Timings): Promise<void> {
-      try {
-        await deps.ddb.send(
-          new UpdateCommand({
-            TableName: deps.jobsTable,
-            Key: { jobId },
-            UpdateExpression: 'SET #status = :failed, reason = :reason, timings = :timings, updatedAt = :now REMOVE extractLease',
-            ConditionExpression: 'extractLease.#token = :token',
-            ExpressionAttributeNames: { '#status': 'status', '#token': 'token' },
-            ExpressionAttributeValues: { ':failed': 'FAILED', ':reason': reason.slice(0, 2000), ':timings': timings, ':now': iso(), ':token': token },
-          }),
-        );
-      } catch (e) {
-        if (isConditionFailure(e)) throw new LeaseLostError(jobId, 'fail');
-        throw e;
-      }
+      await underLease(jobId, token, 'fail', 'SET #status = :failed, reason = :reason, timings = :timings, updatedAt = :now REMOVE extractLease', {
+        ':failed': 'FAILED',
+        ':reason': reason.slice(0, 2000),
+        ':timings': timings,
+        ':now': iso(),
+      }, { '#status': 'status' });
     },
 
     /** Gives the job back after a transient error, so the retry need not wait for the lease to lapse. */
     async release(jobId: string, token: string): Promise<void> {
       try {
-        await deps.ddb.send(
-          new UpdateCommand({
-            TableName: deps.jobsTable,
-            Key: { jobId },
-            UpdateExpression: 'REMOVE extractLease',
-            ConditionExpression: 'extractLease.#token = :token',
-            ExpressionAttributeNames: { '#token': 'token' },
-            ExpressionAttributeValues: { ':token': token },
-          }),
-        );
+        await underLease(jobId, token, 'release', 'REMOVE extractLease', {});
       } catch (e) {
-        if (!isConditionFailure(e)) throw e;
+        // Someone else holds the job already: nothing of ours to give back.
+        if (!(e instanceof LeaseLostError)) throw e;
       }
     },
   };
@@ -191,5 +171,5 @@ export function createJobStore(deps: JobStoreDeps) {
 export type JobStore = ReturnType<typeof createJobStore>;
 
 export function buildJobMessage(input: { jobId: string; video: VideoRef; frames: FramesRef; questions: Question[]; settings: InferenceSettings; enqueuedAt: string }): JobMessageInput {
-  return { schemaVersion: 1, kind: 'extracted', ...input };
+  return { schemaVersion: JOB_MESSAGE_SCHEMA_VERSION, kind: 'extracted', ...input };
 }

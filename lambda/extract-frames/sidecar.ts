@@ -4,18 +4,13 @@
  * A sidecar that is not valid fails the job with the offending field named.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isS3NotFound } from '../../lib/aws-clients';
 import { SidecarSchema, type Sidecar } from '../../lib/contracts/questions';
 import { sidecarKeyFor } from '../../lib/contracts/s3-layout';
 import { ContractError, parseOrThrow } from '../../lib/contracts/validate';
 import { PermanentInputError } from './failure-reasons';
 
 export const MAX_SIDECAR_BYTES = 256 * 1024;
-
-function isMissing(e: unknown): boolean {
-  const name = (e as { name?: string })?.name;
-  const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return name === 'NoSuchKey' || name === 'NotFound' || status === 404;
-}
 
 /** Pure: the sidecar's text to a Sidecar, or a PermanentInputError naming what is wrong. */
 export function parseSidecar(text: string, key: string): Sidecar {
@@ -38,10 +33,14 @@ export async function loadSidecar(s3: S3Client, bucket: string, videoKey: string
   let text: string;
   try {
     const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    if ((r.ContentLength ?? 0) > MAX_SIDECAR_BYTES) throw new PermanentInputError(`sidecar ${key} is larger than ${MAX_SIDECAR_BYTES} bytes`);
+    if ((r.ContentLength ?? 0) > MAX_SIDECAR_BYTES) {
+      // Unread, the response would hold its pooled connection.
+      (r.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      throw new PermanentInputError(`sidecar ${key} is larger than ${MAX_SIDECAR_BYTES} bytes`);
+    }
     text = await r.Body!.transformToString('utf8');
   } catch (e) {
-    if (isMissing(e)) return { key };
+    if (isS3NotFound(e)) return { key };
     throw e;
   }
   return { key, sidecar: parseSidecar(text, key) };

@@ -1,11 +1,12 @@
 /**
  * Per-environment configuration (cdk.json context `environments.<name>`), validated once at synth.
+ * An absent section is parsed as `{}` (prefault), so every default is written once, on its field.
  * The Lambda and the worker receive the parts they need as JSON in an environment variable and
  * validate them again at cold start with the same schemas.
  */
 import { z } from 'zod';
 import { InferenceSettingsSchema } from './settings';
-import { QuestionTextSchema } from './questions';
+import { QuestionListSchema } from './questions';
 import { ContractError, issuesOf } from './validate';
 
 /** GPU instance types the worker image supports (NVIDIA, CUDA 12), with GPU memory in GiB. */
@@ -52,7 +53,7 @@ export const EnvironmentConfigSchema = z.strictObject({
     /** Jobs one worker runs at once (one per GPU). */
     jobsPerWorker: z.int().min(1).max(8).default(1),
   }),
-  extraction: ExtractionConfigSchema.default(() => ExtractionConfigSchema.parse({ frames: 64 })),
+  extraction: ExtractionConfigSchema.prefault({}),
   lambda: z
     .strictObject({
       reservedConcurrency: z.int().min(1).max(1000).default(10),
@@ -60,9 +61,9 @@ export const EnvironmentConfigSchema = z.strictObject({
       timeoutSeconds: z.int().min(60).max(900).default(900),
       ephemeralStorageMiB: z.int().min(512).max(10240).default(4096),
     })
-    .default({ reservedConcurrency: 10, memoryMiB: 3008, timeoutSeconds: 900, ephemeralStorageMiB: 4096 }),
-  inference: InferenceSettingsSchema.default(() => InferenceSettingsSchema.parse({})),
-  questions: z.array(QuestionTextSchema).min(1).max(64).default(['Describe this video in detail.']),
+    .prefault({}),
+  inference: InferenceSettingsSchema.prefault({}),
+  questions: QuestionListSchema.default(['Describe this video in detail.']),
   model: z.strictObject({
     /** Where the converted model package lives; the workers (only) may read it. */
     artifactUri: S3UriSchema,
@@ -74,7 +75,7 @@ export const EnvironmentConfigSchema = z.strictObject({
       logRetentionDays: z.union([z.literal(1), z.literal(3), z.literal(5), z.literal(7), z.literal(14), z.literal(30), z.literal(60), z.literal(90), z.literal(180), z.literal(365), z.literal(731), z.literal(1827), z.literal(3653)]).default(30),
       frameExpiryDays: z.int().min(1).max(3650).default(30),
     })
-    .default({ removalPolicy: 'retain', logRetentionDays: 30, frameExpiryDays: 30 }),
+    .prefault({}),
   queue: z
     .strictObject({
       /** Visibility timeout; the worker's heartbeat extends it while a job runs. */
@@ -82,7 +83,7 @@ export const EnvironmentConfigSchema = z.strictObject({
       maxReceiveCount: z.int().min(1).max(10).default(3),
       oldestMessageAlarmSeconds: z.int().min(60).default(3600),
     })
-    .default({ visibilityTimeoutSeconds: 300, maxReceiveCount: 3, oldestMessageAlarmSeconds: 3600 }),
+    .prefault({}),
 });
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
 export type EnvironmentConfigInput = z.input<typeof EnvironmentConfigSchema>;
@@ -111,6 +112,6 @@ export function resolveEnvironment(environments: unknown, name: string | undefin
 export const ExtractRuntimeConfigSchema = z.strictObject({
   extraction: ExtractionConfigSchema,
   inference: InferenceSettingsSchema,
-  questions: z.array(QuestionTextSchema).min(1).max(64),
+  questions: QuestionListSchema,
 });
 export type ExtractRuntimeConfig = z.infer<typeof ExtractRuntimeConfigSchema>;

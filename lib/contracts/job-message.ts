@@ -1,7 +1,7 @@
 /** The SQS job message: versioned JSON, validated on send and on receive. */
 import { z } from 'zod';
 import { JOB_ID_PATTERN } from './job-id';
-import { QuestionSchema } from './questions';
+import { MAX_QUESTIONS, QuestionSchema } from './questions';
 import { InferenceSettingsSchema } from './settings';
 import { parseOrThrow } from './validate';
 
@@ -54,7 +54,7 @@ export const JobMessageSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_PATTERN, 'jobId must look like j-<32 hex>'),
   video: VideoRefSchema,
   frames: FramesRefSchema,
-  questions: z.array(QuestionSchema).min(1).max(64),
+  questions: z.array(QuestionSchema).min(1).max(MAX_QUESTIONS),
   settings: InferenceSettingsSchema,
   enqueuedAt: z.iso.datetime(),
   /** Set when the message re-asks questions of an already-extracted video (`longsight ask`). */

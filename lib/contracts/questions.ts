@@ -18,6 +18,9 @@ export const QuestionTextSchema = z
       .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'question contains control characters'),
   );
 
+/** The environment's default questions: at least one, at most MAX_QUESTIONS. */
+export const QuestionListSchema = z.array(QuestionTextSchema).min(1).max(MAX_QUESTIONS);
+
 export const QuestionSchema = z.strictObject({
   id: z.string().regex(/^q-[0-9a-f]{12}$/, 'question id must look like q-<12 hex>'),
   text: QuestionTextSchema,

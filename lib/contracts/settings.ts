@@ -59,11 +59,11 @@ export const FallbackSchema = z.strictObject({
 export const InferenceSettingsSchema = z.strictObject({
   frames: z.int().min(1).max(MAX_FRAMES).default(64),
   pooling: PoolingScheduleSchema.default(PAPER_POOLING),
-  rope: RopeExtensionSchema.default(() => RopeExtensionSchema.parse({})),
+  rope: RopeExtensionSchema.prefault({}),
   maxNewTokens: z.int().min(1).max(8192).default(256),
   /** Prefill chunk in tokens: bounds activation memory. */
   prefillChunk: z.int().min(16).max(65536).default(2048),
-  sampling: SamplingSchema.default(() => SamplingSchema.parse({})),
+  sampling: SamplingSchema.prefault({}),
   /** Upper bound on the decoder sequence (visual + text + generated); longer jobs take the fallback. */
   maxSequenceTokens: z.int().min(256).max(1_000_000).default(131072),
   fallback: FallbackSchema.default({ pooling: { groupSize: 8, strideHigh: 4, strideLow: 8 } }),

@@ -3,10 +3,6 @@
  * LONGSIGHT_WORKER_CONFIG and validated once at start. Where things are (queue URL, tables, model
  * URI) comes in the separate LONGSIGHT_* variables of runtime-env.ts; this says how the worker
  * behaves. Every key has a default, so `{}` is a valid configuration.
- *
- * (Merged: the stack's WorkerRuntimeConfigSchema and the worker's own keys are one schema; the
- * stack's names — jobsPerWorker, visibilityTimeoutSeconds, maxReceiveCount, stopTimeoutSeconds,
- * metrics — keep their meaning, and WorkerRuntimeConfigSchema stays exported as an alias.)
  */
 import { z } from 'zod';
 import { parseOrThrow } from './validate';
@@ -27,9 +23,6 @@ export const WORKER_METRICS = {
   /** Milliseconds from the job message being received to the job item written DONE. */
   jobLatencyMs: 'JobLatencyMs',
 } as const;
-
-const DEFAULT_MODEL = { cacheDir: '/var/cache/longsight/model', executionProvider: 'cuda' as const, threads: 0 };
-const DEFAULT_HEALTH = { file: '/tmp/longsight-worker.health', intervalSeconds: 10, maxAgeSeconds: 60 };
 
 export const WorkerConfigSchema = z
   .strictObject({
@@ -56,22 +49,22 @@ export const WorkerConfigSchema = z
         /** A converted model package already on local disk (skips the S3 download). */
         dir: z.string().min(1).optional(),
         /** Where the package from LONGSIGHT_MODEL_URI is downloaded to (LONGSIGHT_MODEL_CACHE overrides). */
-        cacheDir: z.string().min(1).default(DEFAULT_MODEL.cacheDir),
+        cacheDir: z.string().min(1).default('/var/cache/longsight/model'),
         /** onnxruntime execution provider: 'cuda' in the GPU image (ECS exposes the task's GPU as device 0), 'cpu' locally. */
-        executionProvider: z.enum(['cpu', 'cuda']).default(DEFAULT_MODEL.executionProvider),
+        executionProvider: z.enum(['cpu', 'cuda']).default('cuda'),
         /** onnxruntime intra-op threads (0 = onnxruntime's default: all cores). */
         threads: z.int().min(0).max(256).default(0),
       })
-      .default(DEFAULT_MODEL),
+      .prefault({}),
     health: z
       .strictObject({
         /** File the worker rewrites while alive; the ECS health check (health.js) reads its age. */
-        file: z.string().min(1).default(DEFAULT_HEALTH.file),
-        intervalSeconds: z.number().positive().max(300).default(DEFAULT_HEALTH.intervalSeconds),
+        file: z.string().min(1).default('/tmp/longsight-worker.health'),
+        intervalSeconds: z.number().positive().max(300).default(10),
         /** The health check fails when the file is older than this. */
-        maxAgeSeconds: z.number().positive().max(3600).default(DEFAULT_HEALTH.maxAgeSeconds),
+        maxAgeSeconds: z.number().positive().max(3600).default(60),
       })
-      .default(DEFAULT_HEALTH),
+      .prefault({}),
     metrics: z
       .strictObject({
         namespace: z.string().min(1).default(METRICS_NAMESPACE),
@@ -80,7 +73,7 @@ export const WorkerConfigSchema = z
         /** EMF lines on stdout (off in tests that read stdout). */
         enabled: z.boolean().default(true),
       })
-      .default({ namespace: METRICS_NAMESPACE, dimensions: {}, enabled: true }),
+      .prefault({}),
   })
   .refine((c) => (c.heartbeatSeconds ?? c.visibilityTimeoutSeconds / 3) < c.visibilityTimeoutSeconds, {
     message: 'heartbeatSeconds must be shorter than visibilityTimeoutSeconds',
@@ -88,10 +81,6 @@ export const WorkerConfigSchema = z
   });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
-
-/** The stack's name for the same schema. */
-export const WorkerRuntimeConfigSchema = WorkerConfigSchema;
-export type WorkerRuntimeConfig = WorkerConfig;
 
 export function parseWorkerConfig(value: unknown): WorkerConfig {
   return parseOrThrow(WorkerConfigSchema, value, 'worker configuration');

@@ -92,7 +92,7 @@ export class ExtractionFunction extends Construct {
       //   1080p decoder (~100-200 MB) and Lambda gives CPU in proportion to memory (3008 MB is
       //   about 2 vCPUs), so decode time, not memory, is the limit;
       // - timeout: 256 seeks into a long-GOP file over ranged HTTP reads take minutes; 900 s is the
-      //   Lambda maximum and the handler checks the remaining time before each batch;
+      //   Lambda maximum, and the job's extraction lease lasts the invocation's remaining time;
       // - ephemeral storage: the video is streamed through a presigned URL and never stored; /tmp
       //   holds the encoded frames (256 x ~60 KB at 384 px) and ffmpeg scratch, with headroom for
       //   a sidecar-raised frame count (up to 1024) at PNG size.

@@ -6,9 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { hostBundledLayer } from './host-bundled-layer';
 
 /** Where the function finds the binaries (layers are extracted under /opt). */
 export const LAYER_FFMPEG_PATH = '/opt/bin/ffmpeg';
@@ -60,25 +60,13 @@ export class FfmpegLayer extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.layer = new lambda.LayerVersion(this, 'Layer', {
-      description: `ffmpeg and ffprobe (static linux-x64) at /opt/bin: ${binariesFingerprint()}`,
-      compatibleArchitectures: [lambda.Architecture.X86_64],
-      compatibleRuntimes: [lambda.Runtime.NODEJS_22_X],
-      code: lambda.Code.fromAsset(packageDir(BINARIES[0].pkg), {
-        assetHashType: AssetHashType.CUSTOM,
-        // 'v1' is this layout (bin/ffmpeg, bin/ffprobe): bump it when the layout changes.
-        assetHash: `ffmpeg-layer-v1:${binariesFingerprint()}`,
-        bundling: {
-          // Never used: local bundling always succeeds or throws with a reason.
-          image: DockerImage.fromRegistry('public.ecr.aws/docker/library/busybox:stable'),
-          local: {
-            tryBundle(outputDir: string): boolean {
-              bundleFfmpegLayer(outputDir);
-              return true;
-            },
-          },
-        },
-      }),
+    const fingerprint = binariesFingerprint();
+    this.layer = hostBundledLayer(this, 'Layer', {
+      description: `ffmpeg and ffprobe (static linux-x64) at /opt/bin: ${fingerprint}`,
+      sourceDir: packageDir(BINARIES[0].pkg),
+      // 'v1' is this layout (bin/ffmpeg, bin/ffprobe): bump it when the layout changes.
+      assetHash: `ffmpeg-layer-v1:${fingerprint}`,
+      bundle: bundleFfmpegLayer,
     });
   }
 }

@@ -19,7 +19,7 @@ import { Construct } from 'constructs';
 import { EnvironmentConfig, GPU_INSTANCE_TYPES } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX } from '../contracts/s3-layout';
-import { METRICS_NAMESPACE, WorkerRuntimeConfig, WorkerRuntimeConfigSchema } from '../contracts/worker-config';
+import { METRICS_NAMESPACE, WorkerConfig, WorkerConfigSchema } from '../contracts/worker-config';
 import { scaleOnBacklog } from './backlog-scaling';
 import { grantModelArtifactRead } from './model-artifact-access';
 import { DOCKER_CONTEXT_EXCLUDE, REPO_ROOT, WORKER_DOCKERFILE } from './paths';
@@ -82,7 +82,7 @@ export class GpuWorkerService extends Construct {
   readonly capacityProvider: ecs.AsgCapacityProvider;
   readonly service: ecsPatterns.QueueProcessingEc2Service;
   readonly logGroup: logs.LogGroup;
-  readonly workerConfig: WorkerRuntimeConfig;
+  readonly workerConfig: WorkerConfig;
 
   constructor(scope: Construct, id: string, props: GpuWorkerServiceProps) {
     super(scope, id);
@@ -113,7 +113,7 @@ export class GpuWorkerService extends Construct {
       removalPolicy: props.removalPolicy,
     });
 
-    this.workerConfig = WorkerRuntimeConfigSchema.parse({
+    this.workerConfig = WorkerConfigSchema.parse({
       jobsPerWorker: config.gpu.jobsPerWorker,
       visibilityTimeoutSeconds: config.queue.visibilityTimeoutSeconds,
       maxReceiveCount: config.queue.maxReceiveCount,

@@ -6,9 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { hostBundledLayer } from './host-bundled-layer';
 import { REPO_ROOT } from './paths';
 
 /** Packages the layer provides (with their production dependency closure). */
@@ -71,25 +71,12 @@ export class NativeModulesLayer extends Construct {
     const fingerprint = layerPackageClosure()
       .map((p) => `${p.name}@${p.version}`)
       .join(',');
-    this.layer = new lambda.LayerVersion(this, 'Layer', {
+    this.layer = hostBundledLayer(this, 'Layer', {
       description: `Native Node.js modules for linux-x64: ${LAYER_NODE_MODULES.join(', ')}`,
-      compatibleArchitectures: [lambda.Architecture.X86_64],
-      compatibleRuntimes: [lambda.Runtime.NODEJS_22_X],
-      code: lambda.Code.fromAsset(path.join(REPO_ROOT, 'node_modules', LAYER_NODE_MODULES[0]), {
-        // Versions identify the content: no hashing of ~20 MB of binaries on every synth.
-        assetHashType: AssetHashType.CUSTOM,
-        assetHash: `native-modules-layer-v1:${fingerprint}`,
-        bundling: {
-          // Never used: local bundling always succeeds or throws with a reason.
-          image: DockerImage.fromRegistry('public.ecr.aws/docker/library/busybox:stable'),
-          local: {
-            tryBundle(outputDir: string): boolean {
-              bundleNativeModulesLayer(outputDir);
-              return true;
-            },
-          },
-        },
-      }),
+      sourceDir: path.join(REPO_ROOT, 'node_modules', LAYER_NODE_MODULES[0]),
+      // Versions identify the content: no hashing of ~20 MB of binaries on every synth.
+      assetHash: `native-modules-layer-v1:${fingerprint}`,
+      bundle: bundleNativeModulesLayer,
     });
   }
 }

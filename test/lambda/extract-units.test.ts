@@ -7,10 +7,13 @@ import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from '.
 import { sniff } from '../../lambda/extract-frames/file-signature';
 import { parseProbe, rotationOf } from '../../lambda/extract-frames/probe';
 import { checkProbe, checkSize, formatDuration, PermanentInputError, reasonForProbeFailure } from '../../lambda/extract-frames/failure-reasons';
-import { frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
+import { decodeAllFrames, frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
+import { resolveBinaries } from '../../lambda/extract-frames/binaries';
+import { RECIPES, videoFiles } from '../support/videos';
 import { planJob } from '../../lambda/extract-frames/job-settings';
 import { parseSidecar } from '../../lambda/extract-frames/sidecar';
 import { encodeEventKey, s3Event } from '../support/s3-event';
+import { mapLimit } from '../../lib/map-limit';
 
 describe('S3 event', () => {
   const record = (key: string, extra: Record<string, unknown> = {}, eventName = 'ObjectCreated:Put') => ({
@@ -237,4 +240,53 @@ describe('job settings and sidecar', () => {
     const many = parseSidecar(JSON.stringify({ questions: Array.from({ length: 63 }, (_, i) => `q${i}?`) }), 'k.questions.json');
     expect(() => planJob(config, many, 'k.questions.json')).toThrow(/k\.questions\.json: too many questions: 65/);
   });
+});
+
+describe('mapLimit (the extractor\'s and the frame store\'s bounded concurrency)', () => {
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  test('results in input order, at most `limit` in flight', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await mapLimit([5, 1, 4, 2, 3], 2, async (n, i) => {
+      peak = Math.max(peak, ++running);
+      await new Promise((r) => setTimeout(r, n * 3));
+      running--;
+      return `${i}:${n}`;
+    });
+    expect(out).toEqual(['0:5', '1:1', '2:4', '3:2', '4:3']);
+    expect(peak).toBe(2);
+  });
+
+  test('after a failure no new item starts, running ones finish before the first error is thrown', async () => {
+    const started: number[] = [];
+    const finished: number[] = [];
+    const run = mapLimit([0, 1, 2, 3, 4, 5], 2, async (n) => {
+      started.push(n);
+      await tick();
+      if (n === 0) throw new Error('first');
+      if (n === 1) {
+        await tick();
+        finished.push(n);
+        throw new Error('second');
+      }
+      finished.push(n);
+    });
+    await expect(run).rejects.toThrow('first');
+    expect(started).toEqual([0, 1]);
+    expect(finished).toEqual([1]);
+  });
+});
+
+describe('decodeAllFrames (one sequential pass)', () => {
+  test('a stream with far more frames than the container stated reports its real count instead of frames from its start', async () => {
+    const file = (await videoFiles({ h264Mp4: RECIPES.h264Mp4 })).h264Mp4; // 100 frames
+    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, size: 32, format: 'jpeg' as const, jpegQuality: 90, choose: linspaceIndices };
+    // 4 requested: up to 16 frames are kept, so 100 frames overflow.
+    expect(await decodeAllFrames({ ...req, maxFrames: 4 })).toEqual({ frames: [], missing: [], overflowFrames: 100 });
+    // 32 requested: all 100 fit under the cap of 128, and linspace picks 32 of them.
+    const all = await decodeAllFrames({ ...req, maxFrames: 32 });
+    expect(all.overflowFrames).toBeUndefined();
+    expect(all.frames.map((f) => f.timestamp)).toEqual(linspaceIndices(100, 32).map((i) => i / 25));
+  }, 60_000);
 });

@@ -5,11 +5,12 @@
  * The encoders this ffmpeg build has (checked): libx264, libx265, libvpx-vp9, libvpx, aac, png.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync, readFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { runProcess } from '../../lambda/extract-frames/process';
+import { mapLimit } from '../../lib/map-limit';
 
 export type Recipe =
   | { kind: 'ffmpeg'; ext: string; args: string[] }
@@ -21,9 +22,7 @@ export type Recipe =
   /** Another recipe's streams copied (no re-encode) into a new file with extra output options (e.g. a rotation tag). */
   | { kind: 'remux'; ext: string; of: Recipe; args: string[] }
   /** Another recipe's bytes with the first `replace.length` bytes at `find` (searched after `after`) overwritten. */
-  | { kind: 'patch'; ext: string; of: Recipe; after: string; find: string; replace: string }
-  /** `times` copies of a recipe joined without re-encoding (the concat demuxer): a long video fast. */
-  | { kind: 'concat'; ext: string; of: Recipe; times: number };
+  | { kind: 'patch'; ext: string; of: Recipe; after: string; find: string; replace: string };
 
 const lavfi = (src: string) => ['-f', 'lavfi', '-i', src];
 const x264 = (gop: number, extra: string[] = []) => ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(gop), '-pix_fmt', 'yuv420p', ...extra];
@@ -63,11 +62,6 @@ export const DERIVED = {
   /** Half an mp4 whose index (moov) is at the end, as ffmpeg writes it without +faststart. */
   truncatedMp4: { kind: 'truncate', ext: '.mp4', of: RECIPES.h264Mp4, fraction: 0.5 },
   pngAsMp4: { kind: 'rename', ext: '.mp4', of: RECIPES.pngImage },
-  /**
-   * The halves video with a display matrix. This 2018 ffmpeg muxer writes `rotate=90` as a matrix
-   * that ffprobe reads back as "rotation": 90 (counter-clockwise) / tag rotate=270: the test derives
-   * its expectation from what ffprobe and ffmpeg's own autorotate say, not from this tag.
-   */
   /** The H.264 sample entry renamed to an unknown fourcc: no decoder exists for it. */
   unknownCodecMp4: { kind: 'patch', ext: '.mp4', of: RECIPES.h264Mp4, after: 'stsd', find: 'avc1', replace: 'xyzw' },
   /** An MP4 with its index first (+faststart) cut at 30%: the header is fine, most frames are missing. */
@@ -77,6 +71,11 @@ export const DERIVED = {
     of: { kind: 'remux', ext: '.mp4', of: RECIPES.h264Mp4, args: ['-c', 'copy', '-movflags', '+faststart'] },
     fraction: 0.3,
   },
+  /**
+   * The halves video with a display matrix. This 2018 ffmpeg muxer writes `rotate=90` as a matrix
+   * that ffprobe reads back as "rotation": 90 (counter-clockwise) / tag rotate=270: the test derives
+   * its expectation from what ffprobe and ffmpeg's own autorotate say, not from this tag.
+   */
   rotated90Mp4: { kind: 'remux', ext: '.mp4', of: RECIPES.halves320x240Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
 } satisfies Record<string, Recipe>;
 
@@ -115,55 +114,39 @@ export function videoFile(recipe: Recipe, dir = CACHE_DIR): Promise<string> {
   return p;
 }
 
+async function ffmpeg(args: string[], what: string): Promise<void> {
+  const r = await runProcess(resolveBinaries().ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', ...args], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`ffmpeg could not ${what}: ${r.stderr}`);
+}
+
 async function generate(recipe: Recipe, path: string, dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.${process.pid}.tmp${recipe.ext}`;
   switch (recipe.kind) {
-    case 'ffmpeg': {
-      const { ffmpeg } = resolveBinaries();
-      const r = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', ...recipe.args, '-y', tmp], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw new Error(`ffmpeg could not make a test video (${JSON.stringify(recipe.args)}): ${r.stderr}`);
+    case 'ffmpeg':
+      await ffmpeg([...recipe.args, '-y', tmp], `make a test video (${JSON.stringify(recipe.args)})`);
       break;
-    }
     case 'bytes':
       writeFileSync(tmp, recipe.random ? deterministicBytes(recipe.random, recipe.seed ?? 1) : Buffer.from(recipe.hex ?? '', 'hex'));
       break;
     case 'truncate': {
-      const src = await videoFile(recipe.of, dir);
-      const size = statSync(src).size;
-      const keep = Math.floor(size * recipe.fraction);
-      const buf = Buffer.alloc(keep);
-      const fd = openSync(src, 'r');
-      readSync(fd, buf, 0, keep, 0);
-      closeSync(fd);
-      writeFileSync(tmp, buf);
+      const buf = readFileSync(await videoFile(recipe.of, dir));
+      writeFileSync(tmp, buf.subarray(0, Math.floor(buf.length * recipe.fraction)));
       break;
     }
     case 'rename':
       writeFileSync(tmp, readFileSync(await videoFile(recipe.of, dir)));
       break;
-    case 'remux': {
-      const src = await videoFile(recipe.of, dir);
-      const { ffmpeg } = resolveBinaries();
-      const r = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-i', src, ...recipe.args, '-y', tmp], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw new Error(`ffmpeg could not remux: ${r.stderr}`);
+    case 'remux':
+      await ffmpeg(['-i', await videoFile(recipe.of, dir), ...recipe.args, '-y', tmp], 'remux');
       break;
-    }
     case 'patch': {
       const buf = readFileSync(await videoFile(recipe.of, dir));
-      const at = buf.indexOf(recipe.find, buf.indexOf(recipe.after));
-      if (at < 0 || buf.indexOf(recipe.after) < 0) throw new Error(`patch: "${recipe.find}" after "${recipe.after}" not found`);
+      const after = buf.indexOf(recipe.after);
+      const at = after < 0 ? -1 : buf.indexOf(recipe.find, after);
+      if (at < 0) throw new Error(`patch: "${recipe.find}" after "${recipe.after}" not found`);
       Buffer.from(recipe.replace, 'latin1').copy(buf, at);
       writeFileSync(tmp, buf);
-      break;
-    }
-    case 'concat': {
-      const src = await videoFile(recipe.of, dir);
-      const list = `${tmp}.txt`;
-      writeFileSync(list, Array.from({ length: recipe.times }, () => `file '${src.replace(/'/g, "'\\''")}'`).join('\n') + '\n');
-      const { ffmpeg } = resolveBinaries();
-      const r = await runProcess(ffmpeg, ['-hide_banner', '-nostdin', '-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', '-movflags', '+faststart', '-y', tmp], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw new Error(`ffmpeg could not concatenate: ${r.stderr}`);
       break;
     }
   }
@@ -174,15 +157,6 @@ async function generate(recipe: Recipe, path: string, dir: string): Promise<stri
 /** Generates several recipes, at most `concurrency` ffmpeg processes at a time. */
 export async function videoFiles<K extends string>(recipes: Record<K, Recipe>, concurrency = 2): Promise<Record<K, string>> {
   const entries = Object.entries(recipes) as [K, Recipe][];
-  const out = {} as Record<K, string>;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, entries.length) }, async () => {
-      while (next < entries.length) {
-        const [name, recipe] = entries[next++];
-        out[name] = await videoFile(recipe);
-      }
-    }),
-  );
-  return out;
+  const paths = await mapLimit(entries, concurrency, ([, recipe]) => videoFile(recipe));
+  return Object.fromEntries(entries.map(([name], i) => [name, paths[i]])) as Record<K, string>;
 }
