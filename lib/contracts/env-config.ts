@@ -103,9 +103,23 @@ export function resolveEnvironment(environments: unknown, name: string | undefin
   if (!Object.prototype.hasOwnProperty.call(environments, name)) {
     throw new ContractError('configuration', [{ path: 'env', message: `unknown environment "${name}": allowed are ${names.join(', ')}` }]);
   }
-  const result = EnvironmentConfigSchema.safeParse((environments as Record<string, unknown>)[name]);
+  const raw = (environments as Record<string, unknown>)[name];
+  const result = EnvironmentConfigSchema.safeParse(raw);
   if (!result.success) throw new ContractError('configuration', issuesOf(result.error, `environments.${name}`));
-  return result.data;
+  // A job gets the frames sampled from its video: extraction.frames (or its sidecar's). An
+  // inference.frames that says otherwise would be silently ignored, so it must agree or be left out.
+  const config = result.data;
+  const statedFrames = (raw as { inference?: { frames?: unknown } } | undefined)?.inference?.frames;
+  if (statedFrames !== undefined && statedFrames !== config.extraction.frames) {
+    throw new ContractError('configuration', [
+      {
+        path: `environments.${name}.inference.frames`,
+        message: `must equal extraction.frames (${config.extraction.frames}) or be left out: the frames a job gets are those sampled per video, set with extraction.frames`,
+      },
+    ]);
+  }
+  config.inference.frames = config.extraction.frames;
+  return config;
 }
 
 /** What the extraction Lambda needs at run time (passed as JSON in LONGSIGHT_EXTRACT_CONFIG). */

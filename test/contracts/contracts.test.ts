@@ -190,6 +190,14 @@ describe('environment configuration', () => {
     expect(env.queue.maxReceiveCount).toBe(3);
     expect(env.extraction.frames).toBe(64);
   });
+  it('gives jobs the extraction frame count, and rejects an inference.frames that disagrees', () => {
+    const env = resolveEnvironment({ prod: { ...base, extraction: { frames: 256 } } }, 'prod');
+    expect(env.inference.frames).toBe(256);
+    expect(resolveEnvironment({ prod: { ...base, extraction: { frames: 256 }, inference: { frames: 256 } } }, 'prod').inference.frames).toBe(256);
+    expect(() => resolveEnvironment({ prod: { ...base, extraction: { frames: 256 }, inference: { frames: 128 } } }, 'prod')).toThrow(
+      /environments\.prod\.inference\.frames: must equal extraction\.frames \(256\) or be left out/,
+    );
+  });
   it('names an unknown environment and the allowed ones', () => {
     expect(() => resolveEnvironment({ dev: base, prod: base }, 'staging')).toThrow(/unknown environment "staging": allowed are dev, prod/);
     expect(() => resolveEnvironment({ dev: base }, undefined)).toThrow(/pass -c env=NAME/);
