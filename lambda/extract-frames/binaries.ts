@@ -22,7 +22,7 @@ export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): MediaBina
  * were skipped (`npm ci --ignore-scripts`), the ffprobe binary arrives without it. Set it, as that
  * script would, rather than fail every video with EACCES.
  */
-function executable(path: string): string {
+export function executable(path: string): string {
   try {
     accessSync(path, constants.X_OK);
   } catch {
