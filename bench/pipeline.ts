@@ -67,10 +67,15 @@ async function main() {
     metrics: { enabled: false },
   };
   const { workers, log } = spawnWorkers(1, { ...aws.env, [ENV.queueUrl]: r.queueUrl, [ENV.jobsTable]: r.jobsTable, [ENV.answersTable]: r.answersTable, [ENV.workerConfig]: JSON.stringify(config), [ENV.logLevel]: 'warn' }, join(tmp, 'worker.log'));
-  for (let i = 0; i < 600 && !/healthy: ready/.test(checkHealth(health, 5).message); i++) await new Promise((res) => setTimeout(res, 100));
+  for (let i = 0; !/healthy: ready/.test(checkHealth(health, 5).message); i++) {
+    if (i >= 600 || workers[0].proc.exitCode !== null) throw new Error(`the worker did not become ready in 60 s: see ${join(tmp, 'worker.log')}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 
   const rows: string[] = [];
-  for (const n of [1, 1, 20]) {
+  // The first single job warms the path up and is not reported.
+  for (const [run, n] of [1, 1, 20].entries()) {
+    process.stderr.write(`bench:pipeline: ${run === 0 ? 'warm-up, ' : ''}${n} job${n === 1 ? '' : 's'}…\n`);
     const jobs = [];
     for (let i = 0; i < n; i++) jobs.push(await seedJob(clients, r, { frames: FRAMES, questions: QUESTIONS, settings: { maxNewTokens: MAX_NEW_TOKENS } }, false));
     const t0 = performance.now();
@@ -78,14 +83,14 @@ async function main() {
     let items = new Map<string, JobItem>();
     for (;;) {
       items = await getJobs(clients.ddb, r.jobsTable, jobs.map((j) => j.jobId));
+      const failed = [...items.values()].find((i) => i.status === 'FAILED');
+      if (failed) throw new Error(`job ${failed.jobId} FAILED: ${failed.reason}`);
       if ([...items.values()].filter((i) => i.status === 'DONE').length === n) break;
+      if (performance.now() - t0 > 10 * 60_000) throw new Error(`${n} job(s) not DONE after 10 minutes: see ${join(tmp, 'worker.log')}`);
       await new Promise((res) => setTimeout(res, 5));
     }
     const wallMs = performance.now() - t0;
-    if (n === 1 && rows.length === 0) {
-      rows.push('(warm-up run discarded)');
-      continue;
-    }
+    if (run === 0) continue;
     const it = [...items.values()];
     const frameLoad = mean(it.map((x) => x.timings.frameLoadMs ?? 0));
     const engineMs = mean(it.map((x) => (x.timings.visionMs ?? 0) + (x.timings.prefillMs ?? 0) + (x.timings.decodeMs ?? 0)));
@@ -104,7 +109,7 @@ async function main() {
     '',
     '| jobs | pipeline per job | model compute (worker\'s engine) | overhead = pipeline − compute | of which: frame load (S3 GETs + JPEG decode) | answer + DONE writes | SQS send/receive, claim, delete, client poll (outside the worker\'s timed span) | reference: same engine call in-process |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.filter((x) => x.startsWith('|')),
+    ...rows,
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

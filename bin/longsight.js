@@ -18,7 +18,15 @@ async function load() {
 
 load()
   .then((cli) => cli.main(process.argv))
-  .then((code) => {
-    process.exitCode = code;
-    setTimeout(() => process.exit(code), 100).unref();
-  });
+  .then(
+    (code) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 100).unref();
+    },
+    (e) => {
+      // The CLI itself could not be loaded (main() reports its own errors).
+      const hint = process.env.LONGSIGHT_USE_DIST === '1' ? ' (LONGSIGHT_USE_DIST=1 runs dist/: `npm run build` first)' : ' (are the dependencies installed? `npm ci`)';
+      process.stderr.write(`longsight: cannot start: ${String((e && e.message) || e).split('\n')[0]}${hint}\n`);
+      process.exitCode = 1;
+    },
+  );

@@ -35,6 +35,20 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
   const program = new Command('longsight')
     .description('Answers questions about long videos: LLaVA-OneVision with visual context window extension and progressive pooling.')
     .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  npx longsight run                          the whole pipeline here on a generated sample video (tiny test model)',
+        '  npx longsight run talk.mp4 -q "Who speaks?" --model ./models/llava-7b',
+        '  npx longsight plan --model ./models/llava-7b --frames 256',
+        '  npx longsight status j-… --stack Longsight-prod',
+        '  npx longsight <command> --help             the options of one command',
+        '',
+        'Exit codes: 0 ok · 1 failed (a job FAILED, an AWS error) · 2 usage error · 3 not found',
+      ].join('\n'),
+    )
     .exitOverride();
   // Before the sub-commands: they copy the output settings when created.
   if (output) program.configureOutput(output);
@@ -108,9 +122,9 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
     .allowExcessArguments()
     .argument('[args...]')
     .action(async (args: string[]) => {
-      const { runPlanCommand, PLAN_USAGE } = await import('../plan/command');
+      const { runPlanCommand, PLAN_HELP } = await import('../plan/command');
       if (args.includes('--help') || args.includes('-h')) {
-        print(PLAN_USAGE);
+        print(PLAN_HELP);
         return;
       }
       try {

@@ -6,7 +6,7 @@
  *   processes polling the queue, and each job's answers printed as they land in DynamoDB.
  * Exits 0 when every job is DONE, 1 when any FAILED (or the run could not finish).
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, type WriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
@@ -95,6 +95,9 @@ interface Tracked {
   printed?: boolean;
   /** Extraction outcome when the Lambda did not queue a job (ignored, or errors after its retries). */
   extractError?: string;
+  /** Once finished: the job's reason and how many answers it has. */
+  reason?: string;
+  answers?: number;
 }
 
 /** S3 keys for the local files: their base names, made unique. */
@@ -143,7 +146,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   let restoreEnv: (() => void) | undefined;
   let clients: AwsClients | undefined;
   let workers: WorkerProcess[] = [];
-  let workerLog: { end(): void } | undefined;
+  let workerLog: WriteStream | undefined;
   const logDir = join(cacheDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const logFile = o.logFile ?? join(logDir, `run-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
@@ -257,7 +260,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         },
         questions: o.questions.length ? o.questions : ['Describe this video in detail.'],
       });
-      const lambdaLog = createLogger({ service: 'longsight-extract-frames' }, (line) => workerLog && (workerLog as unknown as NodeJS.WritableStream).write(line + '\n'));
+      const lambdaLog = createLogger({ service: 'longsight-extract-frames' }, (line) => workerLog?.write(line + '\n'));
       const handler = createExtractHandler({
         clients: c,
         config: extractConfig,
@@ -320,8 +323,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         } else if (item && (item.status === 'DONE' || item.status === 'FAILED')) {
           t.printed = true;
           const answers = item.status === 'DONE' ? await answersOfJob(c.ddb, resources.answersTable, item.jobId) : [];
-          (t as Tracked & { answers?: number }).answers = answers.length;
-          (t as Tracked & { reason?: string }).reason = item.reason;
+          t.answers = answers.length;
+          t.reason = item.reason;
           const sinceUpload = Date.now() - t.uploadedAt;
           status.println(o.json ? jobJson(item, answers, { file: t.file, key: t.key, sinceUploadMs: sinceUpload }) : `${formatJob(item as JobItem, answers, t.key)}`, out);
         }
@@ -350,8 +353,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       file: t.file,
       key: t.key,
       status: t.status === 'DONE' ? 'DONE' : 'FAILED',
-      reason: t.extractError ?? (t as Tracked & { reason?: string }).reason ?? (t.printed ? undefined : 'unfinished'),
-      answers: (t as Tracked & { answers?: number }).answers ?? 0,
+      reason: t.extractError ?? t.reason ?? (t.printed ? undefined : 'unfinished'),
+      answers: t.answers ?? 0,
     }));
     const done = jobs.filter((j) => j.status === 'DONE').length;
     const wallMs = Date.now() - started;

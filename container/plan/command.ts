@@ -16,6 +16,31 @@ export const PLAN_USAGE =
   '[--question-tokens N] [--max-new-tokens N] [--rope-mode visual-yarn|language-yarn|position-interpolation|off] [--visual-window L_v] ' +
   '[--vision-batch B] [--target gpu|cpu] [--json]';
 
+const d = DEFAULT_SETTINGS;
+/** `longsight plan --help`: the usage line, then each option with its default. */
+export const PLAN_HELP = [
+  PLAN_USAGE,
+  '',
+  'Plans GPU (or CPU) memory and the sequence length of one job before running it: the visual tokens after',
+  'progressive pooling, the RoPE scale s = L_test / L_v, weights, KV cache and activations.',
+  '',
+  'Options:',
+  '  --model <dir | config.json>  a converted package (`longsight convert`) or a Hugging Face config.json (no weights needed)',
+  `  --frames N                   frames sampled from the video (default ${d.frames})`,
+  `  --pooling K,s_h,s_l          progressive pooling schedule (default ${d.pooling.groupSize},${d.pooling.strideHigh},${d.pooling.strideLow}; the stock model is 1,2,2)`,
+  `  --chunk C                    prefill chunk in tokens (default ${d.prefillChunk})`,
+  "  --dtype fp16|fp32            weight and activation type (default: the package's, else fp16)",
+  '  --question-tokens N          tokens per question (default 32)',
+  `  --max-new-tokens N           answer length limit (default ${d.maxNewTokens})`,
+  `  --rope-mode M                ${ROPE_MODES.join(' | ')} (default ${d.rope.mode})`,
+  `  --visual-window L_v          visual context window in tokens (default ${d.rope.visualContextWindow}; 0 disables the extension)`,
+  '  --vision-batch B             frames per vision-encoder batch (default 8)',
+  '  --target gpu|cpu             where it runs (default gpu)',
+  '  --json                       the plan as JSON',
+  '',
+  'Example: longsight plan --model container/plan/models/llava-onevision-qwen2-7b-ov.config.json --frames 256',
+].join('\n');
+
 const intArg = (name: string) =>
   z
     .string()

@@ -27,6 +27,10 @@ export function measureDecoderJob(req: MeasureRequest, opts: { timeoutMs?: numbe
           reject(new Error(`measurement timed out after ${opts.timeoutMs} ms`));
         }, opts.timeoutMs)
       : undefined;
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`could not start the measurement child: ${e.message}`));
+    });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
       if (code !== 0) return reject(new Error(`measurement child exited with ${code}: ${err.trim().slice(-2000)}`));

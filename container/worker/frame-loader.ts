@@ -9,7 +9,6 @@ import { PermanentJobError } from './errors';
 export interface LoadedFrames {
   manifest: FrameManifest;
   frames: Buffer[];
-  bytes: number;
 }
 
 async function getBytes(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<Buffer> {
@@ -54,13 +53,8 @@ export async function loadFrames(s3: S3Client, msg: JobMessage, concurrency: num
     throw new PermanentJobError(`frame manifest belongs to job ${manifest.jobId}, not ${msg.jobId}`);
   }
   const ordered = [...manifest.frames].sort((a, b) => a.index - b.index);
-  let bytes = 0;
-  const frames = await mapLimit(ordered, concurrency, async (f) => {
-    const b = await getBytes(s3, msg.frames.bucket, f.key, signal);
-    bytes += b.length;
-    return b;
-  });
-  return { manifest, frames, bytes };
+  const frames = await mapLimit(ordered, concurrency, (f) => getBytes(s3, msg.frames.bucket, f.key, signal));
+  return { manifest, frames };
 }
 
 /** Picks `n` of `count` frames spread uniformly (the fallback's "fewer frames"), keeping order. */

@@ -23,13 +23,11 @@ export interface Heartbeat {
   /** Sets the lease check once the job is claimed. */
   setLease(lease: () => Promise<boolean>): void;
   stop(): void;
-  readonly beats: number;
 }
 
 export function startHeartbeat(o: HeartbeatOptions): Heartbeat {
   let lease = o.lease;
   let stopped = false;
-  let beats = 0;
   let busy = false;
   const tick = async () => {
     if (stopped || busy) return;
@@ -54,7 +52,6 @@ export function startHeartbeat(o: HeartbeatOptions): Heartbeat {
           o.log.warn('could not refresh the job lease', { error: e });
         }
       }
-      beats++;
     } finally {
       busy = false;
     }
@@ -68,9 +65,6 @@ export function startHeartbeat(o: HeartbeatOptions): Heartbeat {
     stop() {
       stopped = true;
       clearInterval(timer);
-    },
-    get beats() {
-      return beats;
     },
   };
 }

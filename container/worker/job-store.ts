@@ -15,7 +15,7 @@
  *    needs none.)
  */
 import { randomUUID } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AnswerItem, JobItem, JobMessage, PoolingSchedule, Timings } from '../../lib/contracts';
 
 export interface JobStoreTables {
@@ -57,25 +57,6 @@ export class JobStore {
   async get(jobId: string): Promise<Partial<JobItem> | undefined> {
     const r = await this.ddb.send(new GetCommand({ TableName: this.tables.jobsTable, Key: { jobId }, ConsistentRead: true }));
     return r.Item as Partial<JobItem> | undefined;
-  }
-
-  async answersOf(jobId: string): Promise<AnswerItem[]> {
-    const out: AnswerItem[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.tables.answersTable,
-          KeyConditionExpression: 'jobId = :j',
-          ExpressionAttributeValues: { ':j': jobId },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      out.push(...((r.Items ?? []) as AnswerItem[]));
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
   }
 
   /** Takes ownership of the job for this delivery, or says why not. */

@@ -5,7 +5,7 @@
  * to the download and compared with a fresh listing, so a re-uploaded package is fetched again
  * while a restart on a warm instance reuses the files (a 7B package is ~15 GB).
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -106,8 +106,4 @@ export async function ensureModelPackage(s3: S3Client, uri: string, cacheRoot: s
   writeFileSync(join(dir, STAMP), JSON.stringify(stamp, null, 1));
   log.info('model package downloaded', { dir, bytes: total });
   return { dir, downloaded: true, bytes: total };
-}
-
-export function hasStamp(dir: string): boolean {
-  return existsSync(join(dir, STAMP));
 }

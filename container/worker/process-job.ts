@@ -269,24 +269,31 @@ export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutc
         ? await retryUntil(() => store.fail(msg.jobId, reason, runToken), { deadlineMs: 30_000, retryable: isRetryableAwsError }).catch(() => undefined)
         : undefined;
       if (wrote === undefined && runToken) return 'retry'; // could not record it: a later delivery will
+      if (wrote === false) {
+        // Another delivery owns the job now: its outcome stands, and the message is its to delete.
+        log.warn('job failed, but another delivery owns it now: nothing written', { reason });
+        return 'lost';
+      }
       await del();
       deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason });
       return 'failed';
     }
     // Transient.
-    if (!runToken) {
-      log.warn('could not claim the job; the message will be redelivered', { reason });
-      await setVisibility(config.retryDelaySeconds);
-      return 'retry';
-    }
     if (receiveCount >= config.maxReceiveCount) {
       const last = `failed after ${receiveCount} deliveries; last error: ${reason}`;
       log.error('job failed: last allowed delivery; the queue moves the message to the DLQ', { reason });
+      // Unclaimed (the table unreachable through every delivery): only a QUEUED job is failed, so it
+      // does not stay QUEUED without a reason while its message sits in the DLQ.
       await store.fail(msg.jobId, last, runToken).catch((we) => log.warn('could not mark the job FAILED', { error: we }));
       // Visible at once, so the next receive moves it to the DLQ (count > maxReceiveCount).
       await setVisibility(0);
       deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason: last });
       return 'failed';
+    }
+    if (!runToken) {
+      log.warn('could not claim the job; the message will be redelivered', { reason });
+      await setVisibility(config.retryDelaySeconds);
+      return 'retry';
     }
     log.warn('job failed; the message will be redelivered', { reason, retryInSeconds: config.retryDelaySeconds });
     await store.release(msg.jobId, runToken, `attempt ${receiveCount} failed (will retry): ${reason}`).catch((we) => log.warn('could not record the failure', { error: we }));

@@ -43,10 +43,13 @@ export function startPoller(o: PollerOptions): Poller {
     let backoffMs = 500;
     while (!stopCtl.signal.aborted) {
       if (inFlight.size >= o.concurrency) {
+        // One listener per wait, removed after it: a worker runs thousands of jobs on one signal.
+        const onAbort = () => slotFreed?.();
         await new Promise<void>((resolve) => {
           slotFreed = resolve;
-          stopCtl.signal.addEventListener('abort', () => resolve(), { once: true });
+          stopCtl.signal.addEventListener('abort', onAbort, { once: true });
         });
+        stopCtl.signal.removeEventListener('abort', onAbort);
         slotFreed = undefined;
         continue;
       }
@@ -60,14 +63,16 @@ export function startPoller(o: PollerOptions): Poller {
             VisibilityTimeout: o.visibilityTimeoutSeconds,
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
           }),
-          { abortSignal: stopCtl.signal },
+          // Not aborted on stop: the server would still complete an abandoned long poll and hide what
+          // it took for the whole visibility timeout. The poll ends within waitTimeSeconds, and what
+          // it brings is given back below.
         );
         messages = r.Messages ?? [];
         backoffMs = 500;
       } catch (e) {
         if (stopCtl.signal.aborted) break;
         o.log.warn('receive failed; backing off', { error: e, backoffMs });
-        await sleep(backoffMs).catch(() => undefined);
+        await sleep(backoffMs, undefined, { signal: stopCtl.signal }).catch(() => undefined);
         backoffMs = Math.min(backoffMs * 2, 30_000);
         continue;
       }

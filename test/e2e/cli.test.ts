@@ -87,6 +87,18 @@ test('answers by job id and by video key; ask queues new questions on the same f
   expect((await cli('answers', 'talks/nothing.mov', ...flags)).code).toBe(3);
 });
 
+test('ask: when the job message cannot be sent, the error says so and asking again queues it (not "already asked")', async () => {
+  const r = rig.local.resources;
+  const badQueue = flags.map((f) => (f === r.queueUrl ? `${r.queueUrl}-missing` : f));
+  const failed = await cli('ask', jobId, 'What colour is the sky?', ...badQueue);
+  expect(failed.code).toBe(1);
+  expect(failed.err).toMatch(/could not queue job j-[0-9a-f]{32} on .*-missing: /);
+  const again = await cli('ask', jobId, 'What colour is the sky?', '--wait', '--timeout', '60', ...flags);
+  expect(again.code).toBe(0);
+  expect(again.out).toMatch(/^queued job j-[0-9a-f]{32}/);
+  expect(again.out).toMatch(/Q: What colour is the sky\?\n   A: /);
+});
+
 test('requeue-dlq: a FAILED job\'s message goes back and the job runs; a DONE job\'s stale copy is deleted; an invalid message stays', async () => {
   const r = rig.local.resources;
   const failed = await seedJob(rig.local.clients, r, {}, false);
@@ -117,6 +129,11 @@ test('help and usage errors', async () => {
   const help = await cli('--help');
   expect(help.code).toBe(0);
   expect(help.out).toMatch(/Commands:[\s\S]*run \[options\] \[videos\.\.\.\][\s\S]*requeue-dlq/);
+  expect(help.out).toMatch(/Exit codes: 0 ok · 1 failed .* 2 usage error · 3 not found/);
+  const planHelp = await cli('plan', '--help');
+  expect(planHelp.code).toBe(0);
+  expect(planHelp.out).toMatch(/^usage: longsight plan --model/);
+  expect(planHelp.out).toMatch(/--frames N +frames sampled from the video \(default 64\)/);
   const bad = await cli('run', '--frames', 'many');
   expect(bad.code).toBe(2);
   expect(bad.err).toMatch(/--frames must be a whole number from 1 to 1024/);

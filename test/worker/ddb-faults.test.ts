@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../lib/aws-clients';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { startDdbProxy, type DdbProxy } from './support/ddb-proxy';
-import { answersOf, inProcessWorker, queueDepth, waitFor, waitStatus } from './support/harness';
+import { answersOf, drain, inProcessWorker, queueDepth, waitFor, waitStatus } from './support/harness';
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
 
@@ -113,6 +113,30 @@ test('DynamoDB down for longer than the retry budget: the job is given back and 
     const answers = await answersOf(local.clients, r, j.jobId);
     expect(answers).toHaveLength(j.message.questions.length);
     for (const a of answers) expect(a.runToken).toBe(item.runToken);
+  } finally {
+    proxy.rule = () => 'pass';
+    await w.stop();
+  }
+});
+
+test('the job cannot be claimed on any delivery (table writes failing): after the last one it is FAILED with the reason, not left QUEUED, and the message is in the DLQ', async () => {
+  // A queue of its own: a stopped worker's aborted long poll may still take (and count) a receive.
+  const r = await provisionLongsight(local.clients, { queue: 'ddb-faults-claim' }, { visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
+  const j = await seedJob(local.clients, r);
+  // Only the claim (SET #status = :running …) fails; reads and the final FAILED write get through.
+  proxy.rule = (q) => (q.target.endsWith('.UpdateItem') && q.body.includes('SET #status = :running') ? 'drop' : 'pass');
+  const w = inProcessWorker(proxiedClients(), r, engine, { finalWriteRetrySeconds: 1 });
+  try {
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    expect(item.status).toBe('FAILED');
+    expect(item.reason).toMatch(/^failed after 3 deliveries; last error: /);
+    expect(item.attempts).toBe(0);
+    const inDlq = await waitFor('message in the DLQ', async () => {
+      const d = await drain(local.clients, r.dlqUrl);
+      return d.length ? d : undefined;
+    });
+    expect(inDlq.map((b) => JSON.parse(b).jobId)).toEqual([j.jobId]);
+    expect(w.stats).toMatchObject({ done: 0, retried: 2, failed: 1 });
   } finally {
     proxy.rule = () => 'pass';
     await w.stop();

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ContractError, InferenceSettingsSchema, parseWorkerConfig } from '../../lib/contracts';
 import { createLogger } from '../../lib/log';
 import { OutOfMemoryError, SequenceBudgetError } from '../../container/runtime/engine';
@@ -16,6 +17,7 @@ import { emfRecord } from '../../container/worker/metrics';
 import { ensureModelPackage, parseS3Uri } from '../../container/worker/model-cache';
 import { fallbackFor } from '../../container/worker/process-job';
 import { timingOf } from '../../container/worker/config';
+import { startPoller } from '../../container/worker/queue-poller';
 import { keysFor } from '../../container/local/pipeline';
 import { encodeEventKey } from '../../lambda/extract-frames/s3-event';
 import { resolveTarget } from '../../container/local/targets';
@@ -119,3 +121,77 @@ test('upload keys: base names made unique; S3 event keys encoded as S3 does', ()
   expect(keysFor(['/a/x.mp4', '/b/x.mp4', '/c/y.mov'])).toEqual(['x.mp4', '2-x.mp4', 'y.mov']);
   expect(encodeEventKey('talks/my talk ü.mp4')).toBe('talks/my+talk+%C3%BC.mp4');
 });
+
+test('the poller runs many jobs one at a time without piling up listeners on its stop signal', async () => {
+  const local = await startLocalAws();
+  // Net 'abort' listeners per signal, sampled while the poller runs (Node warns past 10 on one signal).
+  const net = new Map<EventTarget, number>();
+  const realAdd = EventTarget.prototype.addEventListener;
+  const realRemove = EventTarget.prototype.removeEventListener;
+  const add = jest.spyOn(EventTarget.prototype, 'addEventListener');
+  const remove = jest.spyOn(EventTarget.prototype, 'removeEventListener');
+  const count = (self: EventTarget, type: string, d: number) => {
+    if (type === 'abort' && self instanceof AbortSignal) net.set(self, (net.get(self) ?? 0) + d);
+  };
+  add.mockImplementation(function (this: EventTarget, type, listener, options) {
+    count(this, type, 1);
+    return realAdd.call(this, type, listener, options);
+  });
+  remove.mockImplementation(function (this: EventTarget, type, listener, options) {
+    count(this, type, -1);
+    return realRemove.call(this, type, listener, options);
+  });
+  try {
+    const { sqs } = local.clients;
+    const queueUrl = local.resources.queueUrl;
+    for (let i = 0; i < 14; i++) await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: `m${i}` }));
+    const seen: string[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const poller = startPoller({
+      sqs,
+      queueUrl,
+      concurrency: 1,
+      waitTimeSeconds: 1,
+      visibilityTimeoutSeconds: 30,
+      log: quiet,
+      handle: async (m) => {
+        maxRunning = Math.max(maxRunning, ++running);
+        await new Promise((res) => setTimeout(res, 5));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
+        seen.push(m.Body!);
+        running--;
+      },
+    });
+    while (seen.length < 14) await new Promise((res) => setTimeout(res, 20));
+    const most = Math.max(0, ...net.values());
+    poller.stop();
+    await poller.done;
+    expect(seen.sort()).toEqual(Array.from({ length: 14 }, (_, i) => `m${i}`).sort());
+    expect(maxRunning).toBe(1);
+    expect(most).toBeLessThanOrEqual(2);
+  } finally {
+    add.mockRestore();
+    remove.mockRestore();
+    await local.stop();
+  }
+}, 60_000);
+
+test('stopping the poller during a long poll gives back what that poll receives, visible at once', async () => {
+  const local = await startLocalAws();
+  try {
+    const { sqs } = local.clients;
+    const queueUrl = local.resources.queueUrl;
+    const handled: string[] = [];
+    const poller = startPoller({ sqs, queueUrl, concurrency: 1, waitTimeSeconds: 2, visibilityTimeoutSeconds: 30, log: quiet, handle: async (m) => handled.push(m.Body!) });
+    await new Promise((res) => setTimeout(res, 300)); // the long poll is waiting
+    poller.stop();
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'late' }));
+    await poller.done;
+    expect(handled).toEqual([]);
+    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+    expect(r.Messages?.map((m) => m.Body)).toEqual(['late']);
+  } finally {
+    await local.stop();
+  }
+}, 30_000);

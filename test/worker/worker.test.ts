@@ -7,9 +7,10 @@
  * (SIGKILL, SIGTERM) are in worker-process.test.ts.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { provisionLongsight, type LongsightResources } from '../../container/local/embedded-aws';
 import { createOnnxEngine } from '../../container/runtime/onnx-engine';
-import type { AnswerEngine } from '../../container/runtime/engine';
+import { SequenceBudgetError, type AnswerEngine } from '../../container/runtime/engine';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { answersOf, drain, inProcessWorker, jobItem, queueDepth, slowed, waitFor, waitStatus } from './support/harness';
 import { seedJob } from './support/jobs';
@@ -202,5 +203,38 @@ test('the heartbeat keeps a job longer than the visibility timeout from being re
     expect(b.stats).toEqual({ done: 0, failed: 0, retried: 0, duplicates: 0, released: 0 });
   } finally {
     await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+test('a permanent failure after another delivery took the job over writes nothing and leaves the message to that delivery', async () => {
+  const r = await fresh();
+  const j = await seedJob(local.clients, r, { settings: { fallback: {} } }); // no fallback: the budget error is permanent
+  const later = '999999.taken-over';
+  let takenOver = false;
+  const takeover: AnswerEngine = {
+    modelId: engine.modelId,
+    close: async () => undefined,
+    answer: async (input) => {
+      if (takenOver) return engine.answer(input);
+      takenOver = true;
+      // Another delivery claims the job (a later token) while this one runs; then this one fails for good.
+      await local.clients.ddb.send(
+        new UpdateCommand({ TableName: r.jobsTable, Key: { jobId: j.jobId }, UpdateExpression: 'SET runToken = :t, workerId = :w', ExpressionAttributeValues: { ':t': later, ':w': 'other' } }),
+      );
+      throw new SequenceBudgetError(9000, 8000);
+    },
+  };
+  const w = inProcessWorker(local.clients, r, takeover, { maxReceiveCount: 3 });
+  try {
+    await waitFor('the outcome', async () => w.stats.duplicates + w.stats.failed > 0);
+    expect(w.stats).toMatchObject({ failed: 0, duplicates: 1 });
+    const item = await jobItem(local.clients, r, j.jobId);
+    expect(item).toMatchObject({ status: 'RUNNING', runToken: later, workerId: 'other' });
+    expect(item!.reason).toBeUndefined();
+    expect(w.metricLines.filter((l) => /JobsFailed/.test(l))).toEqual([]);
+    const d = await queueDepth(local.clients, r.queueUrl);
+    expect(d.visible + d.inFlight).toBe(1); // not deleted: the owner's copy
+  } finally {
+    await w.stop();
   }
 });

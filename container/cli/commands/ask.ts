@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   FrameManifestSchema,
   framesPrefix,
@@ -103,7 +103,15 @@ export async function askCommand(parentJobId: string, texts: string[], o: AskOpt
         settings,
         enqueuedAt: now,
       });
-      await t.clients.sqs.send(new SendMessageCommand({ QueueUrl: t.resources.queueUrl, MessageBody: body }));
+      try {
+        await t.clients.sqs.send(new SendMessageCommand({ QueueUrl: t.resources.queueUrl, MessageBody: body }));
+      } catch (e) {
+        // No message, no worker: take the QUEUED item back so that asking again queues it (not "already asked").
+        await t.clients.ddb
+          .send(new DeleteCommand({ TableName: t.resources.jobsTable, Key: { jobId }, ConditionExpression: '#s = :queued AND attempts = :zero', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':queued': 'QUEUED', ':zero': 0 } }))
+          .catch(() => undefined);
+        throw new CliError(`could not queue job ${jobId} on ${t.resources.queueUrl}: ${(e as Error).message}`);
+      }
       print(o.json ? JSON.stringify({ jobId, status: 'QUEUED', parentJobId }) : `queued job ${jobId} (${questions.length} question${questions.length === 1 ? '' : 's'} about ${parent.videoUri}, frames of ${parentJobId})`);
     } else {
       const existing = await getJob(t.clients.ddb, t.resources.jobsTable, jobId);

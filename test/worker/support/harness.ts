@@ -1,6 +1,5 @@
 /** Worker test harness: embedded AWS, the real ONNX engine on the tiny model, in-process workers. */
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { parseWorkerConfig, type AnswerItem, type JobItem, type WorkerConfigInput } from '../../../lib/contracts';
 import { createLogger } from '../../../lib/log';
 import type { AwsClients } from '../../../lib/aws-clients';
@@ -8,6 +7,7 @@ import type { AnswerEngine } from '../../../container/runtime/engine';
 import { createEmfMetrics } from '../../../container/worker/metrics';
 import { startWorker, type RunningWorker } from '../../../container/worker/worker';
 import type { LongsightResources } from '../../../container/local/embedded-aws';
+import { answersOfJob, getJob } from '../../../container/local/job-queries';
 
 export const FAST_CONFIG: WorkerConfigInput = {
   jobsPerWorker: 1,
@@ -59,14 +59,12 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-export async function jobItem(clients: AwsClients, r: LongsightResources, jobId: string): Promise<JobItem | undefined> {
-  const g = await clients.ddb.send(new GetCommand({ TableName: r.jobsTable, Key: { jobId }, ConsistentRead: true }));
-  return g.Item as JobItem | undefined;
+export function jobItem(clients: AwsClients, r: LongsightResources, jobId: string): Promise<JobItem | undefined> {
+  return getJob(clients.ddb, r.jobsTable, jobId);
 }
 
-export async function answersOf(clients: AwsClients, r: LongsightResources, jobId: string): Promise<AnswerItem[]> {
-  const q = await clients.ddb.send(new QueryCommand({ TableName: r.answersTable, KeyConditionExpression: 'jobId = :j', ExpressionAttributeValues: { ':j': jobId }, ConsistentRead: true }));
-  return (q.Items ?? []) as AnswerItem[];
+export function answersOf(clients: AwsClients, r: LongsightResources, jobId: string): Promise<AnswerItem[]> {
+  return answersOfJob(clients.ddb, r.answersTable, jobId);
 }
 
 export async function waitStatus(clients: AwsClients, r: LongsightResources, jobId: string, status: string[], timeoutMs = 30_000): Promise<JobItem> {
@@ -97,11 +95,15 @@ export function slowed(engine: AnswerEngine, delayMs: number): AnswerEngine {
     close: () => engine.close(),
     answer: async (input) => {
       await new Promise<void>((res, rej) => {
-        const t = setTimeout(res, delayMs);
-        input.signal?.addEventListener('abort', () => {
+        const onAbort = () => {
           clearTimeout(t);
           rej(input.signal!.reason);
-        }, { once: true });
+        };
+        const t = setTimeout(() => {
+          input.signal?.removeEventListener('abort', onAbort);
+          res();
+        }, delayMs);
+        input.signal?.addEventListener('abort', onAbort, { once: true });
       });
       return engine.answer(input);
     },
