@@ -198,6 +198,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       const spawned = spawnWorkers(o.workers, {
         ...sdkEnv,
         [ENV.queueUrl]: resources.queueUrl,
+        [ENV.dlqUrl]: resources.dlqUrl,
         [ENV.jobsTable]: resources.jobsTable,
         [ENV.answersTable]: resources.answersTable,
         [ENV.videoBucket]: resources.bucket,

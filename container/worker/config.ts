@@ -9,6 +9,8 @@ import { ENV, parseWorkerConfig, type WorkerConfig } from '../../lib/contracts';
 export interface WorkerEnvironment {
   config: WorkerConfig;
   queueUrl: string;
+  /** The job queue's DLQ: the worker marks jobs whose message landed there FAILED (dead-letters.ts). */
+  dlqUrl?: string;
   jobsTable: string;
   answersTable: string;
   /** s3://bucket/prefix/ of the converted model package (absent when config.model.dir is set). */
@@ -43,6 +45,7 @@ export function loadWorkerEnvironment(env: NodeJS.ProcessEnv = process.env): Wor
   return {
     config,
     queueUrl: need(ENV.queueUrl),
+    dlqUrl: env[ENV.dlqUrl] || undefined,
     jobsTable: need(ENV.jobsTable),
     answersTable: need(ENV.answersTable),
     modelUri,

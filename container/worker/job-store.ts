@@ -59,13 +59,21 @@ export class JobStore {
     return r.Item as Partial<JobItem> | undefined;
   }
 
+  /**
+   * Whether the item was written within the lease: a RUNNING job updated this recently has a live
+   * owner (its heartbeat refreshes updatedAt), and any recent write means someone is acting on it.
+   */
+  isFresh(item: Partial<JobItem>, now: Date = this.now()): boolean {
+    return !!item.updatedAt && Date.parse(item.updatedAt) > now.getTime() - this.leaseMs;
+  }
+
   /** Takes ownership of the job for this delivery, or says why not. */
   async claim(msg: JobMessage, workerId: string): Promise<ClaimResult> {
     for (let round = 0; round < 5; round++) {
       const item = await this.get(msg.jobId);
       const now = this.now();
       if (item?.status === 'DONE' || item?.status === 'FAILED') return { outcome: 'finished', status: item.status, item };
-      if (item?.status === 'RUNNING' && item.updatedAt && Date.parse(item.updatedAt) > now.getTime() - this.leaseMs) {
+      if (item?.status === 'RUNNING' && this.isFresh(item, now)) {
         return { outcome: 'held', by: item.workerId, runToken: item.runToken };
       }
       const prev = item?.attempts ?? 0;
@@ -218,6 +226,25 @@ export class JobStore {
   async fail(jobId: string, reason: string, runToken?: string): Promise<boolean> {
     if (runToken) return this.conditionalStatus(jobId, 'FAILED', reason, 'runToken = :token AND #status = :running', { ':token': runToken, ':running': 'RUNNING' });
     return this.conditionalStatus(jobId, 'FAILED', reason, 'attribute_exists(jobId) AND #status = :queued', { ':queued': 'QUEUED' });
+  }
+
+  /**
+   * Marks a job whose message was dead-lettered FAILED, only if the item is still exactly as read
+   * (same status, updatedAt and runToken): a live worker's heartbeat, a claim or a requeue racing
+   * this write changes one of them, and wins.
+   */
+  async failAsRead(seen: Partial<JobItem> & { jobId: string }, reason: string): Promise<boolean> {
+    const values: Record<string, unknown> = { ':seenStatus': seen.status };
+    const conds = ['#status = :seenStatus'];
+    if (seen.updatedAt) {
+      values[':seenUpdatedAt'] = seen.updatedAt;
+      conds.push('updatedAt = :seenUpdatedAt');
+    } else conds.push('attribute_not_exists(updatedAt)');
+    if (seen.runToken) {
+      values[':seenToken'] = seen.runToken;
+      conds.push('runToken = :seenToken');
+    } else conds.push('attribute_not_exists(runToken)');
+    return this.conditionalStatus(seen.jobId, 'FAILED', reason, conds.join(' AND '), values);
   }
 
   private async conditionalStatus(jobId: string, status: 'QUEUED' | 'FAILED', reason: string, condition: string, condValues: Record<string, unknown>): Promise<boolean> {

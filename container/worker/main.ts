@@ -72,6 +72,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
       engine,
       config: we.config,
       queueUrl: we.queueUrl,
+      dlqUrl: we.dlqUrl,
       jobsTable: we.jobsTable,
       answersTable: we.answersTable,
       workerId: we.workerId,

@@ -62,7 +62,7 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function jobIdIn(body: string | undefined): string | undefined {
+export function jobIdIn(body: string | undefined): string | undefined {
   try {
     const id = (JSON.parse(body ?? '') as { jobId?: unknown }).jobId;
     return typeof id === 'string' && JOB_ID_PATTERN.test(id) ? id : undefined;

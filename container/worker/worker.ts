@@ -8,6 +8,7 @@ import type { WorkerConfig } from '../../lib/contracts';
 import type { Logger } from '../../lib/log';
 import type { AnswerEngine } from '../runtime/engine';
 import { timingOf } from './config';
+import { startDeadLetterSweeper } from './dead-letters';
 import { JobAbandonedError } from './errors';
 import { JobStore } from './job-store';
 import type { Metrics } from './metrics';
@@ -19,6 +20,8 @@ export interface WorkerOptions {
   engine: AnswerEngine;
   config: WorkerConfig;
   queueUrl: string;
+  /** The job queue's DLQ; with it (and config.deadLetterSweepSeconds > 0) the worker reconciles dead-lettered jobs. */
+  dlqUrl?: string;
   jobsTable: string;
   answersTable: string;
   workerId: string;
@@ -81,9 +84,15 @@ export function startWorker(o: WorkerOptions): RunningWorker {
       o.onOutcome?.(outcome);
     },
   });
+  // Low-frequency and idempotent: every worker may run it; the conditional write lets one win per job.
+  const sweeper =
+    o.dlqUrl && o.config.deadLetterSweepSeconds > 0
+      ? startDeadLetterSweeper({ sqs: o.clients.sqs, dlqUrl: o.dlqUrl, store, log: o.log, metrics: o.metrics }, o.config.deadLetterSweepSeconds * 1000)
+      : undefined;
+  const done = poller.done.then(() => sweeper?.stop());
   let stopping: Promise<void> | undefined;
   return {
-    done: poller.done,
+    done,
     stats,
     get inFlight() {
       return poller.inFlight;
@@ -96,7 +105,7 @@ export function startWorker(o: WorkerOptions): RunningWorker {
         const budgetMs = o.config.stopTimeoutSeconds * 1000;
         const marginMs = Math.min(5000, budgetMs * 0.25);
         const timer = setTimeout(() => stopJobs.abort(new JobAbandonedError('stopping', `${reason}: stop timeout reached`)), Math.max(0, budgetMs - marginMs));
-        await poller.done;
+        await done;
         clearTimeout(timer);
         o.log.info('worker stopped', { ...stats });
       })();

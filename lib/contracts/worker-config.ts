@@ -36,6 +36,11 @@ export const WorkerConfigSchema = z
     heartbeatSeconds: z.number().positive().max(43200).optional(),
     /** Deliveries before SQS moves a message to the DLQ: the worker marks the job FAILED on the last one. */
     maxReceiveCount: z.int().min(1).max(1000).default(3),
+    /**
+     * How often (seconds) the worker looks into the DLQ (LONGSIGHT_DLQ_URL, without taking its
+     * messages) for jobs whose every delivery died mid-job and marks them FAILED; 0 turns it off.
+     */
+    deadLetterSweepSeconds: z.number().min(0).max(86400).default(60),
     /** Visibility (seconds) a transiently failed job's message gets before it is retried. */
     retryDelaySeconds: z.int().min(0).max(43200).default(30),
     /** Seconds ECS waits after SIGTERM before SIGKILL: finish or release the current job within it. */

@@ -69,6 +69,8 @@ export interface GpuWorkerServiceProps {
   removalPolicy: RemovalPolicy;
   vpc: ec2.IVpc;
   queue: sqs.IQueue;
+  /** The job queue's DLQ: the worker peeks at it (never takes a message) to mark jobs whose worker died on every delivery FAILED. */
+  deadLetterQueue: sqs.IQueue;
   jobsTable: dynamodb.ITable;
   answersTable: dynamodb.ITable;
   videoBucket: s3.IBucket;
@@ -135,6 +137,7 @@ export class GpuWorkerService extends Construct {
       memoryReservationMiB: size.memoryReservationMiB,
       environment: {
         [ENV.queueUrl]: props.queue.queueUrl,
+        [ENV.dlqUrl]: props.deadLetterQueue.queueUrl,
         [ENV.jobsTable]: props.jobsTable.tableName,
         [ENV.answersTable]: props.answersTable.tableName,
         [ENV.videoBucket]: props.videoBucket.bucketName,
@@ -298,6 +301,13 @@ export class GpuWorkerService extends Construct {
       grantee: taskRole,
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
       resourceArns: [props.jobsTable.tableArn, props.answersTable.tableArn],
+    });
+    // Dead-letter reconciliation (container/worker/dead-letters.ts): a peek with VisibilityTimeout 0,
+    // so no ChangeMessageVisibility or DeleteMessage: moving messages back stays `longsight requeue-dlq`'s.
+    iam.Grant.addToPrincipal({
+      grantee: taskRole,
+      actions: ['sqs:ReceiveMessage'],
+      resourceArns: [props.deadLetterQueue.queueArn],
     });
     grantModelArtifactRead(taskRole, props.config.model.artifactUri, taskRole);
     // A worker marks itself protected from scale-in while it runs a job, so lowering the task

@@ -66,6 +66,7 @@ export class LongsightStack extends Stack {
       removalPolicy,
       vpc: network.vpc,
       queue: this.jobQueue.queue,
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
       jobsTable: this.tables.jobs,
       answersTable: this.tables.answers,
       videoBucket: this.videoBucket.bucket,

@@ -413,6 +413,7 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
     it('get queue, tables, model location and a valid worker config through the shared env names', () => {
       const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
       expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
+      expect(env[ENV.dlqUrl]).toEqual({ Ref: id(s.stack.jobQueue.deadLetterQueue) });
       expect(env[ENV.jobsTable]).toEqual({ Ref: id(s.stack.tables.jobs) });
       expect(env[ENV.answersTable]).toEqual({ Ref: id(s.stack.tables.answers) });
       expect(env[ENV.modelUri]).toBe(config.model.artifactUri);
@@ -503,6 +504,16 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       );
       expect(actions).not.toContain('s3:PutObject');
       expect(actions).not.toContain('sqs:SendMessage');
+    });
+
+    it('may only peek at the DLQ (ReceiveMessage, for the dead-letter reconciler): never delete or move its messages', () => {
+      const taskRoleId = id(s.stack.workers.service.taskDefinition.taskRole as any);
+      const dlqArn = JSON.stringify({ 'Fn::GetAtt': [id(s.stack.jobQueue.deadLetterQueue), 'Arn'] });
+      const onDlq = policyStatements(s).filter((p) => JSON.stringify(p.statement.Resource).includes(dlqArn));
+      const workerOnDlq = onDlq.filter((p) => p.roles.includes(taskRoleId));
+      expect(workerOnDlq).toHaveLength(1);
+      expect(workerOnDlq[0].statement.Resource).toEqual(JSON.parse(dlqArn));
+      expect(actionsOf(workerOnDlq[0].statement)).toEqual(['sqs:ReceiveMessage']);
     });
   });
 
