@@ -142,7 +142,16 @@ function zodMessage(file: string, error: z.ZodError): string {
 /** Reads config.json and the processor config of a checkpoint directory. */
 export function readCheckpointConfig(dir: string): ResolvedConfig {
   const configPath = path.join(dir, 'config.json');
-  const raw = readJson(configPath) as Record<string, unknown>;
+  const model = resolveModelConfig(readJson(configPath), configPath, path.basename(path.resolve(dir)));
+  return { ...model, processor: readProcessorConfig(dir, model.vision.imageSize) };
+}
+
+/**
+ * A parsed LLaVA-OneVision config.json → the model's dimensions (no files read). Shared by the
+ * converter and the memory planner, which plans from a config.json before any weights are downloaded.
+ */
+export function resolveModelConfig(rawConfig: unknown, configPath: string, fallbackId: string): Omit<ResolvedConfig, 'processor'> {
+  const raw = (rawConfig ?? {}) as Record<string, unknown>;
   const archs = raw.architectures;
   if (Array.isArray(archs) && !archs.includes(LLAVA_ONEVISION_ARCHITECTURE)) {
     throw new CheckpointError(`${configPath}: architectures is ${JSON.stringify(archs)}; only ${LLAVA_ONEVISION_ARCHITECTURE} checkpoints are supported`);
@@ -177,7 +186,7 @@ export function readCheckpointConfig(dir: string): ResolvedConfig {
 
   const eos = t.eos_token_id == null ? [] : Array.isArray(t.eos_token_id) ? t.eos_token_id : [t.eos_token_id];
   return {
-    modelId: c._name_or_path && c._name_or_path.length > 0 ? c._name_or_path : path.basename(path.resolve(dir)),
+    modelId: c._name_or_path && c._name_or_path.length > 0 ? c._name_or_path : fallbackId,
     architecture: LLAVA_ONEVISION_ARCHITECTURE,
     imageTokenId: c.image_token_index,
     videoTokenId: c.video_token_index,
@@ -209,7 +218,6 @@ export function readCheckpointConfig(dir: string): ResolvedConfig {
       eosTokenIds: eos,
       padTokenId: t.pad_token_id ?? null,
     },
-    processor: readProcessorConfig(dir, v.image_size),
   };
 }
 

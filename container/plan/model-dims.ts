@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { MANIFEST_FILE, ModelPackageManifestSchema, type ModelPackageManifest } from '../model/package-manifest';
+import { CheckpointError, resolveModelConfig } from '../convert/hf-config';
 
 export interface PlanModel {
   id: string;
@@ -46,69 +47,34 @@ export class PlanInputError extends Error {
   }
 }
 
-// config.json stores only non-default values of the nested configs: absent keys take the
-// transformers defaults of SiglipVisionConfig / Qwen2Config (as the converter does).
-const posInt = z.number().int().positive();
-const HfConfigSchema = z.object({
-  model_type: z.literal('llava_onevision', { error: () => 'must be "llava_onevision" (a LLaVA-OneVision config.json)' }),
-  _name_or_path: z.string().optional(),
-  vision_feature_layer: z.number({ error: () => 'must be a single layer index' }).int().default(-1),
-  text_config: z.object({
-    hidden_size: posInt.default(4096),
-    intermediate_size: posInt.default(22016),
-    num_hidden_layers: posInt.default(32),
-    num_attention_heads: posInt.default(32),
-    num_key_value_heads: posInt.optional(),
-    head_dim: posInt.optional(),
-    vocab_size: posInt.default(151936),
-    rope_theta: z.number().positive().default(10000),
-    max_position_embeddings: posInt.default(32768),
-  }),
-  vision_config: z.object({
-    hidden_size: posInt.default(768),
-    intermediate_size: posInt.default(3072),
-    num_hidden_layers: posInt.default(12),
-    num_attention_heads: posInt.default(12),
-    image_size: posInt.default(224),
-    patch_size: posInt.default(16),
-  }),
-});
-
 function issues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ');
 }
 
-/** A parsed Hugging Face config.json object → PlanModel. */
+/** A parsed Hugging Face config.json object → PlanModel, through the converter's own config resolver. */
 export function planModelFromHfConfig(raw: unknown, where = 'config.json'): PlanModel {
-  const parsed = HfConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new PlanInputError(`${where}: ${issues(parsed.error)}`);
-  const c = parsed.data;
-  const t = c.text_config;
-  const v = c.vision_config;
-  const fl = c.vision_feature_layer;
-  const layersUsed = fl < 0 ? v.num_hidden_layers + 1 + fl : fl;
-  if (layersUsed < 1 || layersUsed > v.num_hidden_layers) throw new PlanInputError(`${where}: vision_feature_layer ${fl} selects no layer of ${v.num_hidden_layers}`);
+  let c: ReturnType<typeof resolveModelConfig>;
+  try {
+    c = resolveModelConfig(raw, where, path.basename(path.dirname(path.resolve(where))));
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new PlanInputError(e.message);
+    throw e;
+  }
+  const { vision: v, text: t } = c;
   return {
-    id: c._name_or_path ?? path.basename(path.dirname(path.resolve(where))),
+    id: c.modelId,
     source: 'config.json',
-    vision: {
-      hiddenSize: v.hidden_size,
-      intermediateSize: v.intermediate_size,
-      layersUsed,
-      numHeads: v.num_attention_heads,
-      patchSize: v.patch_size,
-      gridSize: Math.floor(v.image_size / v.patch_size),
-    },
+    vision: { hiddenSize: v.hiddenSize, intermediateSize: v.intermediateSize, layersUsed: v.layersUsed, numHeads: v.numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
     text: {
-      hiddenSize: t.hidden_size,
-      intermediateSize: t.intermediate_size,
-      numLayers: t.num_hidden_layers,
-      numHeads: t.num_attention_heads,
-      numKvHeads: t.num_key_value_heads ?? t.num_attention_heads,
-      headDim: t.head_dim ?? t.hidden_size / t.num_attention_heads,
-      vocabSize: t.vocab_size,
-      ropeTheta: t.rope_theta,
-      maxPositionEmbeddings: t.max_position_embeddings,
+      hiddenSize: t.hiddenSize,
+      intermediateSize: t.intermediateSize,
+      numLayers: t.numLayers,
+      numHeads: t.numHeads,
+      numKvHeads: t.numKvHeads,
+      headDim: t.headDim,
+      vocabSize: t.vocabSize,
+      ropeTheta: t.ropeTheta,
+      maxPositionEmbeddings: t.maxPositionEmbeddings,
     },
     notes: [],
   };
