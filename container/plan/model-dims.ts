@@ -51,6 +51,12 @@ function issues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ');
 }
 
+/** The decoder dimensions the planner uses: the converter's config and the package manifest name them alike. */
+function decoderDims(t: PlanModel['text']): PlanModel['text'] {
+  const { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings } = t;
+  return { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings };
+}
+
 /** A parsed Hugging Face config.json object → PlanModel, through the converter's own config resolver. */
 export function planModelFromHfConfig(raw: unknown, where = 'config.json'): PlanModel {
   let c: ReturnType<typeof resolveModelConfig>;
@@ -65,17 +71,7 @@ export function planModelFromHfConfig(raw: unknown, where = 'config.json'): Plan
     id: c.modelId,
     source: 'config.json',
     vision: { hiddenSize: v.hiddenSize, intermediateSize: v.intermediateSize, layersUsed: v.layersUsed, numHeads: v.numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
-    text: {
-      hiddenSize: t.hiddenSize,
-      intermediateSize: t.intermediateSize,
-      numLayers: t.numLayers,
-      numHeads: t.numHeads,
-      numKvHeads: t.numKvHeads,
-      headDim: t.headDim,
-      vocabSize: t.vocabSize,
-      ropeTheta: t.ropeTheta,
-      maxPositionEmbeddings: t.maxPositionEmbeddings,
-    },
+    text: decoderDims(t),
     notes: [],
   };
 }
@@ -116,17 +112,7 @@ export function planModelFromManifest(manifest: ModelPackageManifest, fileBytes?
     id: manifest.modelId,
     source: 'package',
     vision: { hiddenSize: hv, intermediateSize: intermediate, layersUsed: v.layersUsed, numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
-    text: {
-      hiddenSize: t.hiddenSize,
-      intermediateSize: t.intermediateSize,
-      numLayers: t.numLayers,
-      numHeads: t.numHeads,
-      numKvHeads: t.numKvHeads,
-      headDim: t.headDim,
-      vocabSize: t.vocabSize,
-      ropeTheta: t.ropeTheta,
-      maxPositionEmbeddings: t.maxPositionEmbeddings,
-    },
+    text: decoderDims(t),
     packageDtype: manifest.dtype,
     fileBytes,
     notes,
