@@ -151,9 +151,8 @@ async function rssChild(pkg: string, tokens: number, chunk: number, threads: num
   });
   const embeds = Float32Array.from({ length: tokens * h }, (_, i) => Math.sin(i * 0.001) * 0.5);
   const t = performance.now();
-  await model.decoder.prefill(embeds, tokens, model.decoder.emptyCache(), rotary.tensors, chunk, (done, total) => {
-    if (done % (chunk * 2) === 0 || done === total) log(`  [rss ${tokens}] prefill ${done}/${total}`);
-  });
+  log(`  [rss ${tokens}] prefill of ${tokens} tokens in chunks of ${chunk} (one run)`);
+  await model.decoder.prefill(embeds, tokens, model.decoder.emptyCache(), rotary.tensors, chunk);
   const seconds = (performance.now() - t) / 1000;
   process.stdout.write(JSON.stringify({ tokens, chunk, seconds, afterLoadBytes: afterLoad, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n');
   await model.close();

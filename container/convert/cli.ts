@@ -1,6 +1,8 @@
 /**
- * `longsight convert <checkpoint-dir> <out-dir> [--dtype fp32|fp16]`: the command's argument
- * parsing and progress bar (cli-progress on stderr); the conversion itself is convertCheckpoint.
+ * `longsight convert <checkpoint-dir> <out-dir> [--target cpu|cuda] [--dtype fp32|fp16]`: the
+ * command's argument parsing and progress bar (cli-progress on stderr); the conversion itself is
+ * convertCheckpoint. The target picks the dtype: fp16 for CUDA (onnxruntime's CUDA
+ * GroupQueryAttention kernel has no fp32), fp32 for the CPU (its EP upcasts fp16 anyway).
  */
 import { Command, CommanderError, Option } from 'commander';
 import * as cliProgress from 'cli-progress';
@@ -16,6 +18,13 @@ export interface ConvertCommandIo {
 
 const MB = 1024 * 1024;
 
+export type ConvertTarget = 'cpu' | 'cuda';
+
+/** The package dtype for an execution provider: fp16 on CUDA, fp32 on the CPU; an explicit dtype wins. */
+export function packageDtypeFor(target: ConvertTarget, dtype?: PackageDtype): PackageDtype {
+  return dtype ?? (target === 'cuda' ? 'fp16' : 'fp32');
+}
+
 /** Parses `argv` (arguments after `convert`), converts, prints a summary; throws with a clear message on bad input. */
 export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {}): Promise<ModelPackageManifest> {
   const stderr = io.stderr ?? process.stderr;
@@ -24,7 +33,8 @@ export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {
     .description('Convert a Hugging Face llava-onevision-qwen2-*-ov-hf checkpoint directory into a Longsight ONNX model package')
     .argument('<checkpoint-dir>', 'directory with config.json, *.safetensors, tokenizer.json, preprocessor_config.json')
     .argument('<out-dir>', 'directory to write the package to (created if missing)')
-    .addOption(new Option('--dtype <dtype>', 'weight dtype of the package').choices(['fp32', 'fp16']).default('fp32'))
+    .addOption(new Option('--target <ep>', 'where the package will run: cuda → fp16, cpu → fp32').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--dtype <dtype>', 'weight dtype of the package (overrides the target\'s)').choices(['fp32', 'fp16']))
     .exitOverride()
     // Errors are thrown (and printed once by the caller); help and usage go to our streams.
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s), outputError: () => undefined });
@@ -35,7 +45,11 @@ export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {
     throw err;
   }
   const [src, out] = cmd.processedArgs as [string, string];
-  const { dtype } = cmd.opts<{ dtype: PackageDtype }>();
+  const opts = cmd.opts<{ target: ConvertTarget; dtype?: PackageDtype }>();
+  const dtype = packageDtypeFor(opts.target, opts.dtype);
+  if (opts.target === 'cuda' && dtype !== 'fp16') {
+    stderr.write('warning: an fp32 package on the CUDA execution provider is refused by the engine (its GroupQueryAttention kernel is fp16/bf16 only)\n');
+  }
 
   const showBar = io.progress ?? Boolean(stderr.isTTY);
   const bar = new cliProgress.SingleBar(
@@ -67,7 +81,7 @@ export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {
     if (started) bar.stop();
     stdout.write(
       `converted ${manifest.modelId} (${manifest.text.numLayers} decoder layers, hidden ${manifest.text.hiddenSize}, ` +
-        `vision ${manifest.vision.layersUsed} layers) to ${out} as ${dtype} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+        `vision ${manifest.vision.layersUsed} layers) to ${out} as ${dtype} (for the ${dtype === 'fp16' ? 'CUDA' : 'CPU'} EP) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
     );
     return manifest;
   } catch (err) {

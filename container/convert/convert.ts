@@ -110,12 +110,12 @@ function writeRaw(file: string, values: Float32Array, dtype: ComputeDtype): void
   }
 }
 
-/** Writes embed_tokens.bin and image_newline.bin; returns the embedding matrix only when it doubles as lm_head (it is gigabytes: not kept otherwise). */
-function writeEmbeddings(outDir: string, weights: CheckpointWeights, compute: ComputeDtype, tied: boolean): Float32Array | undefined {
+/** Writes embed_tokens.bin and image_newline.bin; returns the embedding matrix, which the decoder graph takes next (the loop feeds chosen tokens' rows back). */
+function writeEmbeddings(outDir: string, weights: CheckpointWeights, compute: ComputeDtype): Float32Array {
   const embed = weights.read(textNames.embedTokens);
   writeRaw(path.join(outDir, PACKAGE_FILES.embedTokens), embed, compute);
   writeRaw(path.join(outDir, PACKAGE_FILES.imageNewline), weights.read(IMAGE_NEWLINE), compute);
-  return tied ? embed : undefined;
+  return embed;
 }
 
 export async function convertCheckpoint(srcDir: string, outDir: string, opts: ConvertOptions = {}): Promise<ModelPackageManifest> {
@@ -174,10 +174,18 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
     buildVisionGraph(path.join(outDir, PACKAGE_FILES.vision), cfg, weights, compute);
 
     stage = 'embeddings';
-    const tiedHead = writeEmbeddings(outDir, weights, compute, !hasLmHead);
+    let embed: Float32Array | undefined = writeEmbeddings(outDir, weights, compute);
 
     stage = 'decoder';
-    buildDecoderGraph(path.join(outDir, PACKAGE_FILES.decoder), cfg, weights, compute, { lmHead: () => tiedHead ?? weights.read(textNames.lmHead) });
+    buildDecoderGraph(path.join(outDir, PACKAGE_FILES.decoder), cfg, weights, compute, {
+      // Taken once, before the layers are read, then dropped: a 7B table is 2 GB in float32.
+      embedTokens: () => {
+        const e = embed!;
+        embed = undefined;
+        return e;
+      },
+      lmHead: hasLmHead ? () => weights.read(textNames.lmHead) : undefined,
+    });
 
     fs.copyFileSync(path.join(srcDir, 'tokenizer.json'), path.join(outDir, PACKAGE_FILES.tokenizer));
     fs.copyFileSync(tokCfg, path.join(outDir, PACKAGE_FILES.tokenizerConfig));

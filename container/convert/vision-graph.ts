@@ -1,11 +1,20 @@
 /**
  * vision.onnx: SigLIP vision tower (as transformers' SiglipVisionTransformer) up to the last used
  * encoder layer, without post_layernorm, followed by LLaVA's multi-modal projector
- * (Linear → GELU → Linear). pixel_values [N,3,S,S] → image_features [N, G², textHidden], float32
- * at both ends. In fp16 packages the residual stream and LayerNorms stay fp32; matmuls,
- * attention and the MLP run in fp16.
+ * (Linear → GELU → Linear), then LLaVA-OneVision's per-frame bilinear pooling of the G×G feature
+ * grid, so only pooled tokens leave the runtime: pixel_values [N,3,S,S] + pool_weights [s, G] →
+ * image_tokens [N, s², textHidden], float32 at both ends. In fp16 packages the residual stream and
+ * LayerNorms stay fp32; matmuls, attention and the MLP run in fp16; pooling runs in fp32.
+ *
+ * Pooling is `F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)` written as two
+ * small MatMuls, Y = W·X·Wᵀ per channel, with the interpolation matrix W [s, G] computed on the host
+ * the PyTorch way (container/model/bilinear-resize.ts: half-pixel source index clamped at 0, edge
+ * clamping). ONNX `Resize` (linear, half_pixel) differs from PyTorch's by up to 4.7e-6 for strides 2,
+ * 4 and 6; the MatMuls are exact to fp32 rounding. The side s is the input's, so one graph serves
+ * every stride; the runtime batches frames by stride (progressive pooling: s_h for the first frame
+ * of each group, s_l for the rest), and stride 1 is W = I.
  */
-import { GraphBuilder, float, int, ints } from '../onnx/graph-builder';
+import { GraphBuilder, float, int, ints, type GraphScope } from '../onnx/graph-builder';
 import { cast, concatRows, encodeAs, linear, type ComputeDtype } from '../onnx/layers';
 import type { ResolvedConfig } from './hf-config';
 import { projectorNames, visionNames } from './tensor-names';
@@ -31,6 +40,7 @@ export function buildVisionGraph(modelPath: string, cfg: ResolvedConfig, w: Chec
   const g = new GraphBuilder('llava_onevision_vision', modelPath);
   try {
     const pixels = g.input('pixel_values', 'float32', ['num_frames', 3, v.imageSize, v.imageSize]);
+    const poolWeights = g.input('pool_weights', 'float32', ['pooled_side', G]);
 
     // Patch embedding: Conv with kernel = stride = patch size, "valid" padding (27×27 of 384/14).
     const patchW = g.initializer('patch_embedding.weight', dtype, [V, 3, P, P], encodeAs(w.read(visionNames.patchWeight), dtype));
@@ -84,10 +94,22 @@ export function buildVisionGraph(modelPath: string, cfg: ResolvedConfig, w: Chec
     const p1 = linear(g, hc, 'multi_modal_projector.linear_1', w.read(projectorNames.linear1Weight), textHidden, V, w.read(projectorNames.linear1Bias), dtype);
     const pa = cfg.projectorAct === 'gelu' ? g.op('Gelu', [p1], {}, 'com.microsoft') : g.op('FastGelu', [p1], {}, 'com.microsoft');
     const p2 = linear(g, pa, 'multi_modal_projector.linear_2', w.read(projectorNames.linear2Weight), textHidden, textHidden, w.read(projectorNames.linear2Bias), dtype);
-    g.output(cast(g, p2, dtype, 'float32'), 'image_features', 'float32', ['num_frames', G * G, textHidden]);
+    const features = cast(g, p2, dtype, 'float32');
+    g.output(bilinearPool(g, features, poolWeights, G, textHidden), 'image_tokens', 'float32', ['num_frames', 'pooled_tokens', textHidden]);
     return g.save(VISION_OPSETS, { 'longsight.graph': 'vision', 'longsight.layers_used': String(v.layersUsed) }, 'LLaVA-OneVision SigLIP encoder + projector');
   } catch (err) {
     g.discard();
     throw err;
   }
+}
+
+/**
+ * features [N, G·G, D] (row-major grid, channels last) → [N, s·s, D]: Y[n,:,:,d] = W · X[n,:,:,d] · Wᵀ.
+ * Channels go in front so both MatMuls contract the grid axes: [N,D,G,G] → W·X → [N,D,s,G] → ·Wᵀ → [N,D,s,s].
+ */
+function bilinearPool(g: GraphScope, features: string, weights: string, grid: number, dim: number): string {
+  const channelsFirst = g.op('Transpose', [g.op('Reshape', [features, g.constInt64([0, grid, grid, dim])])], { perm: ints([0, 3, 1, 2]) });
+  const rows = g.op('MatMul', [weights, channelsFirst]);
+  const both = g.op('MatMul', [rows, g.op('Transpose', [weights], { perm: ints([1, 0]) })]);
+  return g.op('Reshape', [g.op('Transpose', [both], { perm: ints([0, 2, 3, 1]) }), g.constInt64([0, -1, dim])]);
 }

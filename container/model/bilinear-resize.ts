@@ -102,3 +102,24 @@ export function bilinearResize(
   }
   return out;
 }
+
+/**
+ * The same resize as an interpolation matrix W [outSize, inSize] (row-major, float32): row o holds
+ * w0 at i0 and w1 at i1 of bilinearTaps (summed where they coincide). The vision graph pools a grid
+ * X as W·X·Wᵀ (container/convert/vision-graph.ts), which is exact to fp32 rounding of these weights,
+ * where ONNX `Resize` (linear, half_pixel) differs from PyTorch by up to 4.7e-6 at strides 2, 4, 6.
+ *
+ * The weights are the exact (float64) half-pixel weights, rounded once, as in bilinearResize.
+ * PyTorch's CPU kernel computes the source coordinate in float32, so at large indices (ulp(26) ≈
+ * 1.9e-6) its λ can be off by ~1e-6, i.e. up to ~1e-6·|x| in the output; we keep the exact weights,
+ * which the host pooling and the float64 reference (container/reference/pooling.ts) also use.
+ */
+export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
+  const taps = bilinearTaps(inSize, outSize);
+  const w = new Float64Array(outSize * inSize);
+  for (let o = 0; o < outSize; o++) {
+    w[o * inSize + taps.i0[o]] += taps.w0[o];
+    w[o * inSize + taps.i1[o]] += taps.w1[o];
+  }
+  return Float32Array.from(w);
+}

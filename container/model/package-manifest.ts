@@ -9,7 +9,12 @@ import { z } from 'zod';
 
 export const MANIFEST_FILE = 'longsight-model.json';
 export const MODEL_PACKAGE_FORMAT = 'longsight-model';
-export const MODEL_PACKAGE_VERSION = 1;
+/**
+ * 2: the vision graph pools (input `pool_weights`, output `image_tokens`) and the decoder graph
+ * generates in an ONNX Loop (inputs `max_new_tokens`, `prefill_chunk`, `stop_ids`, `temperature`,
+ * `seed`; outputs `tokens`, `token_logprobs`). 1: host-side pooling and token loop.
+ */
+export const MODEL_PACKAGE_VERSION = 2;
 
 const positiveInt = z.number().int().positive();
 const tokenId = z.number().int().nonnegative();
@@ -118,6 +123,13 @@ export function loadModelPackage(dir: string): ModelPackage {
     raw = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
   } catch (err) {
     throw new ModelPackageError(`${manifestPath}: not valid JSON (${(err as Error).message})`);
+  }
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version !== MODEL_PACKAGE_VERSION) {
+    throw new ModelPackageError(
+      `${manifestPath}: package format version ${version}, this runtime reads version ${MODEL_PACKAGE_VERSION}` +
+        (version < MODEL_PACKAGE_VERSION ? ' (the package predates in-graph pooling and generation): convert the checkpoint again with `longsight convert`' : ': update Longsight'),
+    );
   }
   const parsed = ModelPackageManifestSchema.safeParse(raw);
   if (!parsed.success) {

@@ -42,6 +42,31 @@ export function frameTokenCounts(frames: number, gridSide: number, schedule: Poo
   return counts;
 }
 
+/** Frames that share a pooled side (the detailed frames, the coarse ones), in order of first appearance. */
+export interface SideGroup {
+  side: number;
+  /** Frame indices, ascending. */
+  frames: number[];
+}
+
+/**
+ * Frames grouped by pooled side: the vision graph pools one side per run, so the runtime encodes
+ * each group in batches (progressive pooling: every K-th frame at s_h, the others at s_l; one
+ * group when s_h = s_l or K = 1).
+ */
+export function framesBySide(frames: number, gridSide: number, schedule: PoolingSchedule): SideGroup[] {
+  if (!Number.isInteger(frames) || frames < 0) throw new RangeError(`frame count must be a non-negative integer, got ${frames}`);
+  checkSchedule(schedule);
+  const groups = new Map<number, number[]>();
+  for (let f = 0; f < frames; f++) {
+    const side = pooledSide(gridSide, frameStride(f, schedule));
+    let list = groups.get(side);
+    if (!list) groups.set(side, (list = []));
+    list.push(f);
+  }
+  return [...groups].map(([side, list]) => ({ side, frames: list }));
+}
+
 /**
  * L_test: visual tokens as they enter the decoder (pooled frames + the one image_newline). The
  * planner and the engine use it to know the RoPE scale s before anything is encoded. Closed form:

@@ -18,13 +18,21 @@ export type Attr =
   | { f: number }
   | { s: string }
   | { ints: number[] }
-  | { floats: number[] };
+  | { floats: number[] }
+  | { g: SubgraphProto };
+
+/** A built subgraph (Loop body, If branch), ready to be a GRAPH attribute. */
+export interface SubgraphProto {
+  readonly name: string;
+  readonly proto: Record<string, unknown>;
+}
 
 /** Attribute helpers: `attrs({ axis: int(1), epsilon: float(1e-6) })`. */
 export const int = (i: number): Attr => ({ i });
 export const float = (f: number): Attr => ({ f });
 export const str = (s: string): Attr => ({ s });
 export const ints = (v: number[]): Attr => ({ ints: v });
+export const graph = (g: SubgraphProto): Attr => ({ g });
 
 /** Tensors below this size stay inline in the protobuf (shape constants, tiny biases). */
 const INLINE_MAX_BYTES = 1024;
@@ -56,16 +64,10 @@ class ExternalDataFile {
   }
 }
 
-function valueInfo(name: string, dtype: OnnxDtype, dims: Dim[]) {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: ONNX_ELEM_TYPE[dtype],
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
+/** `dims` null: a tensor of unknown rank (If-branch outputs whose shapes differ between branches). */
+function valueInfo(name: string, dtype: OnnxDtype, dims: Dim[] | null) {
+  const shape = dims === null ? {} : { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } };
+  return { name, type: { tensorType: { elemType: ONNX_ELEM_TYPE[dtype], ...shape } } };
 }
 
 export interface OpsetImport {
@@ -73,40 +75,47 @@ export interface OpsetImport {
   version: number;
 }
 
-export class GraphBuilder {
-  private readonly nodes: Record<string, unknown>[] = [];
-  private readonly inputs: Record<string, unknown>[] = [];
-  private readonly outputs: Record<string, unknown>[] = [];
-  private readonly initializers: Record<string, unknown>[] = [];
-  private readonly names = new Set<string>();
-  private counter = 0;
-  private readonly external: ExternalDataFile;
+/** What every scope of one model shares: value names (unique across subgraphs too), initializers, external data. */
+class ModelContext {
+  readonly initializers: Record<string, unknown>[] = [];
+  readonly names = new Set<string>();
+  counter = 0;
   /** Bytes written to external data so far. */
   externalBytes = 0;
+  constructor(readonly graphName: string, readonly external: ExternalDataFile) {}
+}
 
-  /**
-   * @param modelPath where `save()` writes the .onnx file; initializers go to `<modelPath>.data`
-   * (referenced by its base name, relative to the model, as ONNX requires).
-   */
-  constructor(readonly graphName: string, readonly modelPath: string) {
-    this.external = new ExternalDataFile(this.dataPath);
+/**
+ * One graph's nodes, inputs and outputs: the model's main graph or a subgraph (Loop body, If
+ * branch). Subgraphs read outer-scope values by name, as ONNX allows, so weights are always main-graph
+ * initializers, whichever scope adds them.
+ */
+export class GraphScope {
+  protected readonly nodes: Record<string, unknown>[] = [];
+  protected readonly inputs: Record<string, unknown>[] = [];
+  protected readonly outputs: Record<string, unknown>[] = [];
+
+  protected constructor(protected readonly ctx: ModelContext) {}
+
+  get graphName(): string {
+    return this.ctx.graphName;
   }
 
-  get dataPath(): string {
-    return `${this.modelPath}.data`;
+  get externalBytes(): number {
+    return this.ctx.externalBytes;
   }
 
   /** A fresh (unused, not yet claimed) value name with a readable prefix. */
   fresh(prefix: string): string {
     let name: string;
-    do name = `${prefix}_${this.counter++}`;
-    while (this.names.has(name));
+    do name = `${prefix}_${this.ctx.counter++}`;
+    while (this.ctx.names.has(name));
     return name;
   }
 
-  private claim(name: string): string {
-    if (this.names.has(name)) throw new Error(`ONNX value name "${name}" used twice in graph ${this.graphName}`);
-    this.names.add(name);
+  protected claim(name: string): string {
+    if (this.ctx.names.has(name)) throw new Error(`ONNX value name "${name}" used twice in graph ${this.ctx.graphName}`);
+    this.ctx.names.add(name);
     return name;
   }
 
@@ -116,13 +125,13 @@ export class GraphBuilder {
   }
 
   /** Declares `value` as a graph output named `name` (adds an Identity when the names differ). */
-  output(value: string, name: string, dtype: OnnxDtype, dims: Dim[]): string {
+  output(value: string, name: string, dtype: OnnxDtype, dims: Dim[] | null): string {
     if (value !== name) this.node('Identity', [value], [name]);
     this.outputs.push(valueInfo(name, dtype, dims));
     return name;
   }
 
-  /** A weight: raw little-endian bytes, written to external data unless tiny. */
+  /** A weight: raw little-endian bytes, written to external data unless tiny (always a main-graph initializer). */
   initializer(name: string, dtype: OnnxDtype, dims: number[], bytes: Uint8Array): string {
     const expected = dims.reduce((a, b) => a * b, 1) * ONNX_DTYPE_BYTES[dtype];
     if (bytes.byteLength !== expected) throw new Error(`initializer "${name}": ${bytes.byteLength} bytes for ${dtype}${JSON.stringify(dims)} (expected ${expected})`);
@@ -131,16 +140,16 @@ export class GraphBuilder {
     if (bytes.byteLength <= INLINE_MAX_BYTES) {
       tensor.rawData = Buffer.from(bytes);
     } else {
-      const { offset, length } = this.external.append(bytes);
-      this.externalBytes += length;
+      const { offset, length } = this.ctx.external.append(bytes);
+      this.ctx.externalBytes += length;
       tensor.dataLocation = 1; // EXTERNAL
       tensor.externalData = [
-        { key: 'location', value: path.basename(this.dataPath) },
+        { key: 'location', value: path.basename(this.ctx.external.filePath) },
         { key: 'offset', value: String(offset) },
         { key: 'length', value: String(length) },
       ];
     }
-    this.initializers.push(tensor);
+    this.ctx.initializers.push(tensor);
     return name;
   }
 
@@ -148,6 +157,10 @@ export class GraphBuilder {
     const b = Buffer.alloc(values.length * 8);
     values.forEach((v, i) => b.writeBigInt64LE(BigInt(v), i * 8));
     return this.initializer(this.fresh('const_i64'), 'int64', dims, b);
+  }
+
+  constFloat32(values: number[], dims: number[] = [values.length]): string {
+    return this.initializer(this.fresh('const_f32'), 'float32', dims, Buffer.from(Float32Array.from(values).buffer));
   }
 
   /** Adds a node; returns its output names (fresh ones when `outputs` is a count). */
@@ -158,6 +171,7 @@ export class GraphBuilder {
       if ('f' in a) return { name, type: 1, f: a.f };
       if ('s' in a) return { name, type: 3, s: Buffer.from(a.s, 'utf8') };
       if ('ints' in a) return { name, type: 7, ints: a.ints };
+      if ('g' in a) return { name, type: 5, g: a.g.proto };
       return { name, type: 6, floats: a.floats };
     });
     this.nodes.push({ input: inputs, output: outs, name: this.fresh(`n_${opType}`), opType, domain, attribute });
@@ -169,9 +183,33 @@ export class GraphBuilder {
     return this.node(opType, inputs, 1, attrs, domain)[0];
   }
 
+  /**
+   * Builds a subgraph (a Loop body or an If branch) in its own scope: `build` declares its inputs,
+   * nodes and outputs; outer-scope values (this graph's and its ancestors') are read by name.
+   */
+  subgraph(name: string, build: (sg: GraphScope) => void): SubgraphProto {
+    const sg = new GraphScope(this.ctx);
+    build(sg);
+    return { name, proto: { name, node: sg.nodes, input: sg.inputs, output: sg.outputs } };
+  }
+}
+
+export class GraphBuilder extends GraphScope {
+  /**
+   * @param modelPath where `save()` writes the .onnx file; initializers go to `<modelPath>.data`
+   * (referenced by its base name, relative to the model, as ONNX requires).
+   */
+  constructor(graphName: string, readonly modelPath: string) {
+    super(new ModelContext(graphName, new ExternalDataFile(`${modelPath}.data`)));
+  }
+
+  get dataPath(): string {
+    return `${this.modelPath}.data`;
+  }
+
   /** Closes the external data file and writes the model. Returns the .onnx path. */
   save(opsets: OpsetImport[], metadata: Record<string, string> = {}, docString = ''): string {
-    this.external.close();
+    this.ctx.external.close();
     const model = {
       irVersion: 9,
       producerName: 'longsight-convert',
@@ -184,7 +222,7 @@ export class GraphBuilder {
         node: this.nodes,
         input: this.inputs,
         output: this.outputs,
-        initializer: this.initializers,
+        initializer: this.ctx.initializers,
       },
     };
     fs.writeFileSync(this.modelPath, encodeModel(model));
@@ -194,7 +232,7 @@ export class GraphBuilder {
 
   /** Abandons the build (closes and removes the external data file). */
   discard(): void {
-    this.external.close();
+    this.ctx.external.close();
     fs.rmSync(this.dataPath, { force: true });
   }
 }

@@ -2,7 +2,7 @@
  * Reusable graph pieces on top of GraphBuilder: linear layers from [out, in] (PyTorch) weights,
  * dtype casts, and weight encoding to the package dtype.
  */
-import { GraphBuilder, int, type OnnxDtype } from './graph-builder';
+import { GraphScope, int, type OnnxDtype } from './graph-builder';
 import { encodeFloat32 } from '../safetensors/numeric';
 
 export type ComputeDtype = 'float32' | 'float16';
@@ -40,7 +40,7 @@ export function concatRows(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-export function cast(g: GraphBuilder, value: string, from: ComputeDtype | 'float32', to: OnnxDtype): string {
+export function cast(g: GraphScope, value: string, from: ComputeDtype | 'float32', to: OnnxDtype): string {
   if (from === to) return value;
   const code = to === 'float32' ? 1 : to === 'float16' ? 10 : to === 'int32' ? 6 : 7;
   return g.op('Cast', [value], { to: int(code) });
@@ -50,7 +50,7 @@ export function cast(g: GraphBuilder, value: string, from: ComputeDtype | 'float
  * y = x·Wᵀ + b for a PyTorch Linear weight W [out, in]: stored transposed ([in, out]) so the
  * graph is a plain MatMul (the layout onnxruntime's MatMul kernels prefer), plus Add for the bias.
  */
-export function linear(g: GraphBuilder, x: string, name: string, weight: Float32Array, outFeatures: number, inFeatures: number, bias: Float32Array | undefined, dtype: ComputeDtype): string {
+export function linear(g: GraphScope, x: string, name: string, weight: Float32Array, outFeatures: number, inFeatures: number, bias: Float32Array | undefined, dtype: ComputeDtype): string {
   const wT = transpose2d(weight, outFeatures, inFeatures);
   const w = g.initializer(`${name}.weight`, dtype, [inFeatures, outFeatures], encodeAs(wT, dtype));
   let y = g.op('MatMul', [x, w]);

@@ -1,10 +1,10 @@
 /**
  * Child-process entry that measures what the decoder side of one job costs on the CPU EP: it
- * loads only the decoder graph, builds the visual sequence from random projected features
- * (frames × 729 × hidden, pooled with the job's schedule through the runtime's own streaming
- * builder; the vision tower is skipped to keep CPU time sane), splices it into a prompt of random
- * text ids exactly as the engine does, builds the job's RoPE tables, prefills in chunks and decodes
- * a few tokens. It prints one JSON line: RSS before loading (baseline), after loading, the kernel's
+ * loads only the decoder graph, builds the visual sequence from random pooled frame tokens (as
+ * many per frame as the job's schedule gives, placed by the runtime's own builder; the vision tower
+ * is skipped to keep CPU time sane), splices it into a prompt of random text ids exactly as the
+ * engine does, builds the job's RoPE tables, prefills in chunks (one run, as the engine's shared
+ * prefix) and generates a few tokens in the graph's loop on that cache (as the engine's question run). It prints one JSON line: RSS before loading (baseline), after loading, the kernel's
  * peak (VmHWM) and the wall time of each phase. Separate processes keep each peak clean.
  *
  * Run: node --import tsx container/plan/measure-decoder.ts '<MeasureRequest JSON>'
@@ -23,8 +23,6 @@ export interface MeasureRequest {
   newTokens: number;
   threads: number;
   seed?: number;
-  /** Record RSS growth after each prefill chunk. */
-  trace?: boolean;
   /**
    * Collect garbage after every decoder step (the child runs with --expose-gc). The runtime drops
    * each step's previous cache, but V8 frees those buffers only when it next collects, so without
@@ -50,8 +48,6 @@ export interface MeasureResult {
   /** Whether the kernel's peak could be reset after loading (else peakRss may be the load transient). */
   peakReset: boolean;
   ms: { load: number; visual: number; prefill: number; decode: number };
-  /** RSS growth after each prefill chunk (when requested). */
-  trace?: number[];
 }
 
 /** VmRSS / VmHWM of this process in bytes (Linux). */
@@ -85,7 +81,7 @@ async function main(req: MeasureRequest): Promise<MeasureResult> {
   const { VisualSequenceBuilder } = await import('../runtime/visual-sequence');
   const { assembleEmbeddings } = await import('../runtime/onnx-engine');
   const { jobRotary } = await import('../runtime/rotary');
-  const { visualTokenCount } = await import('../model/progressive-pool');
+  const { frameTokenCounts, visualTokenCount } = await import('../model/progressive-pool');
   const { PROMPT_TEMPLATE_TOKENS } = await import('./memory');
 
   const baselineRss = procMemory().rss;
@@ -109,19 +105,20 @@ async function main(req: MeasureRequest): Promise<MeasureResult> {
   const loadPeakRss = procMemory().hwm;
   const reset = resetPeakRss();
 
-  // Random projected features, one frame at a time (a cheap LCG: Math.random would dominate).
+  // Random pooled frame tokens, one frame at a time (a cheap LCG: Math.random would dominate).
   t = performance.now();
   const grid = m.vision.gridSize;
   const h = m.text.hiddenSize;
   let state = (req.seed ?? 1) >>> 0 || 1;
-  const frame = new Float32Array(grid * grid * h);
   const builder = new VisualSequenceBuilder(req.frames, grid, h, req.pooling);
+  const counts = frameTokenCounts(req.frames, grid, req.pooling);
   for (let f = 0; f < req.frames; f++) {
+    const frame = new Float32Array(counts[f] * h);
     for (let i = 0; i < frame.length; i++) {
       state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
       frame[i] = state / 2 ** 31 - 1;
     }
-    builder.addFrame(frame);
+    builder.setFrame(f, frame);
   }
   const visual = builder.finish(newline);
   const visualTokens = visualTokenCount(req.frames, grid, req.pooling);
@@ -146,19 +143,15 @@ async function main(req: MeasureRequest): Promise<MeasureResult> {
   t = performance.now();
   const collect = req.forceGc ? (globalThis as { gc?: () => void }).gc : undefined;
   if (req.forceGc && !collect) throw new Error('forceGc needs node --expose-gc');
-  const trace: number[] = [];
-  let { logits, cache } = await decoder.prefill(prompt.embeds, prompt.count, decoder.emptyCache(), rotary.tensors, req.chunk, () => {
-    collect?.();
-    if (req.trace) trace.push(procMemory().rss - baselineRss);
-  });
+  // The prompt minus its last token is the "shared prefix"; the last token + generation is the question run.
+  const { cache } = await decoder.prefill(prompt.embeds.subarray(0, (prompt.count - 1) * h), prompt.count - 1, decoder.emptyCache(), rotary.tensors, req.chunk);
+  collect?.();
   const prefill = performance.now() - t;
   t = performance.now();
-  for (let i = 0; i < req.newTokens; i++) {
-    let best = 0;
-    for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
-    ({ logits, cache } = await decoder.step(embeddings.gather([best]), 1, cache, rotary.tensors));
-    collect?.();
+  if (req.newTokens > 0) {
+    await decoder.generate(prompt.embeds.subarray((prompt.count - 1) * h), 1, cache, rotary.tensors, { maxNewTokens: req.newTokens, stopIds: [], chunk: req.chunk, temperature: 0, seed: 0 });
   }
+  collect?.();
   const decode = performance.now() - t;
   const peakRss = procMemory().hwm;
   await session.release();
@@ -174,7 +167,6 @@ async function main(req: MeasureRequest): Promise<MeasureResult> {
     loadPeakRss,
     peakReset: reset,
     ms: { load: Math.round(load), visual: Math.round(visualMs), prefill: Math.round(prefill), decode: Math.round(decode) },
-    ...(req.trace ? { trace } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * item records (visual tokens, RoPE scale s, timings). The ONNX runtime implements it.
  */
 import type { InferenceSettings, PoolingSchedule, Question } from '../../lib/contracts';
+import type { TransferBytes } from './transfer-ledger';
 
 export interface EngineInput {
   /** Encoded frames (JPEG/PNG bytes) in temporal order. */
@@ -12,8 +13,17 @@ export interface EngineInput {
   settings: InferenceSettings;
   /** Called with each question's text as it streams (optional). */
   onToken?: (questionId: string, textSoFar: string) => void;
-  /** Aborts between decode steps (e.g. on SIGTERM). */
+  /** Aborts between session runs (e.g. on SIGTERM). */
   signal?: AbortSignal;
+  /** The job's stages as they progress (frames through the vision graph, prefill, answers). */
+  onProgress?: (event: EngineProgress) => void;
+}
+
+export interface EngineProgress {
+  stage: 'vision' | 'prefill' | 'decode';
+  /** vision: frames encoded; prefill: 1 when the shared prefix is in the cache; decode: questions answered. */
+  done: number;
+  total: number;
 }
 
 export interface EngineAnswer {
@@ -34,6 +44,8 @@ export interface EngineResult {
   pooling: PoolingSchedule;
   framesUsed: number;
   timings: { frameDecodeMs: number; visionMs: number; prefillMs: number; decodeMs: number };
+  /** Bytes that crossed into and out of session runs (on the CUDA EP: PCIe copies), by kind. */
+  transferBytes: TransferBytes;
 }
 
 export interface AnswerEngine {

@@ -1,9 +1,12 @@
 /**
- * Autoregressive generation on top of a prefilled KV cache: pick the next token from the last
- * logits (greedy or seeded sampling), stop on any stop id (eos, <|im_end|>) or after
- * max_new_tokens, feed the chosen token's embedding back one position at a time.
+ * The host loop: autoregressive generation on top of a prefilled KV cache, one decoder run per
+ * token: pick the next token from the last logits (greedy or seeded top-p sampling), stop on any
+ * stop id (eos, <|im_end|>) or after max_new_tokens, feed the chosen token's embedding back. The
+ * reference path for the in-graph loop (DecoderRunner.generate), and what top-p and per-token
+ * streaming need; each step moves the whole KV cache across the session boundary twice.
  */
 import type { DecoderRunner, KvCache, RotaryTensors } from './decoder';
+import type { RunAccounting } from './session';
 import type { EmbeddingTable } from './embeddings';
 import type { Sampler } from './sampler';
 
@@ -17,6 +20,8 @@ export interface GenerateOptions {
   onLogits?: (logits: Float32Array, step: number) => void;
   /** Checked between decode steps. */
   signal?: AbortSignal;
+  /** Where each step's crossing bytes are counted (the whole cache, in and out, every step). */
+  accounting?: RunAccounting;
 }
 
 export interface GenerateResult {
@@ -42,7 +47,7 @@ export async function generate(
     ids.push(next);
     opts.onToken?.(ids);
     if (ids.length >= opts.maxNewTokens) break;
-    ({ logits, cache } = await decoder.step(embeddings.gather([next]), 1, cache, rope));
+    ({ logits, cache } = await decoder.step(embeddings.gather([next]), 1, cache, rope, opts.accounting));
   }
   return { ids, stoppedBy: 'max-new-tokens', cache };
 }

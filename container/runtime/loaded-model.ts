@@ -7,7 +7,7 @@ import { DecoderRunner } from './decoder';
 import { EmbeddingTable, readVector, type PackageDtype } from './embeddings';
 import type { PreprocessConfig } from './preprocess';
 import { loadTokenizer, type PromptTokenizer } from './prompt';
-import { createSession, type SessionConfig } from './session';
+import { createSession, ExecutionProviderError, type SessionConfig } from './session';
 import { VisionRunner } from './vision';
 
 export interface LoadedModel {
@@ -30,6 +30,13 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
     throw new Error(`${modelDir}: only square resizing to imageSize is supported (resizeTo ${m.vision.resizeTo.height}x${m.vision.resizeTo.width}, imageSize ${m.vision.imageSize})`);
   }
   const dtype: PackageDtype = m.dtype === 'fp16' ? 'float16' : 'float32';
+  if (session.executionProvider === 'cuda' && m.dtype !== 'fp16') {
+    throw new ExecutionProviderError(
+      `${modelDir} is an ${m.dtype} package, and the CUDA execution provider needs fp16: onnxruntime's CUDA GroupQueryAttention kernel ` +
+        'exists for fp16/bf16 only, so an fp32 package would run attention on the CPU with copies at every layer. ' +
+        'Convert for the GPU with `longsight convert <checkpoint> <out> --target cuda` (or run this package with executionProvider "cpu").',
+    );
+  }
   // Plain file reads first (they hold nothing open), then the sessions: both, or neither, so a
   // failure leaves no session (or the embedding file) behind.
   const imageNewline = readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype);
@@ -44,7 +51,7 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
   try {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    vision = new VisionRunner(visionSession, m.vision.imageSize, m.vision.numPatches, m.vision.projectedSize);
+    vision = new VisionRunner(visionSession, m.vision.imageSize, m.vision.gridSize, m.vision.projectedSize);
     decoder = new DecoderRunner(decoderSession, {
       layers: m.text.numLayers,
       kvHeads: m.text.numKvHeads,

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { OutOfMemoryError } from './engine';
+import type { RunScope, TransferLedger } from './transfer-ledger';
 
 export type ExecutionProviderName = 'cpu' | 'cuda';
 
@@ -90,14 +91,30 @@ export function asOutOfMemory(err: unknown): OutOfMemoryError | undefined {
   return undefined;
 }
 
-/** session.run with allocation failures mapped to OutOfMemoryError. */
+/** Where a run's crossing bytes are counted (see transfer-ledger.ts). */
+export interface RunAccounting {
+  ledger: TransferLedger;
+  scope: RunScope;
+}
+
+/**
+ * session.run with allocation failures mapped to OutOfMemoryError. `fetches` names the outputs to
+ * bring back (onnxruntime copies only those out of the runtime: the rest, e.g. a KV cache, stays);
+ * every feed and every fetched output is counted in the ledger.
+ */
 export async function runSession(
   session: ort.InferenceSession,
   feeds: Record<string, ort.Tensor>,
-): Promise<ort.InferenceSession.OnnxValueMapType> {
+  fetches?: readonly string[],
+  accounting?: RunAccounting,
+): Promise<Record<string, ort.Tensor>> {
+  let out: ort.InferenceSession.OnnxValueMapType;
   try {
-    return await session.run(feeds);
+    out = fetches ? await session.run(feeds, [...fetches]) : await session.run(feeds);
   } catch (err) {
     throw asOutOfMemory(err) ?? err;
   }
+  const tensors = out as Record<string, ort.Tensor>;
+  accounting?.ledger.addRun(feeds, tensors, accounting.scope);
+  return tensors;
 }

@@ -15,11 +15,15 @@ import { startWorker } from './worker';
 
 export type EngineFactory = (modelDir: string, config: WorkerConfig, log: Logger) => Promise<AnswerEngine>;
 
-/** The production engine: the ONNX runtime on the configured execution provider. */
+/**
+ * The production engine: the ONNX runtime on the configured execution provider, in its own thread
+ * (onnxruntime-node's load and runs block the thread they run on; the heartbeat, health file and
+ * SIGTERM handling live on this one).
+ */
 export const onnxEngineFactory: EngineFactory = async (modelDir, config) => {
   // Loaded lazily so `health.js` and config errors do not pay for onnxruntime's native module.
-  const { createOnnxEngine } = await import('../runtime/onnx-engine');
-  return createOnnxEngine({ modelDir, executionProvider: config.model.executionProvider, threads: config.model.threads });
+  const { createThreadedEngine } = await import('../runtime/threaded-engine');
+  return createThreadedEngine({ modelDir, executionProvider: config.model.executionProvider, threads: config.model.threads });
 };
 
 export interface WorkerProcessOptions {

@@ -67,6 +67,15 @@ export const InferenceSettingsSchema = z.strictObject({
   /** Upper bound on the decoder sequence (visual + text + generated); longer jobs take the fallback. */
   maxSequenceTokens: z.int().min(256).max(1_000_000).default(131072),
   fallback: FallbackSchema.default({ pooling: { groupSize: 8, strideHigh: 4, strideLow: 8 } }),
+  /**
+   * Where tokens are chosen. 'graph' (default): the decoder graph's ONNX Loop generates a whole
+   * answer in one run, and only token ids leave the runtime. 'host': one run per token, the whole KV
+   * cache fed in and fetched out each step (the reference path; needed for top-p < 1).
+   */
+  decodeLoop: z.enum(['graph', 'host']).default('graph'),
+}).refine((s) => s.decodeLoop === 'host' || s.sampling.topP >= 1, {
+  message: "top-p sampling (sampling.topP < 1) runs in the host loop only: set decodeLoop to 'host', or topP to 1",
+  path: ['decodeLoop'],
 });
 export type InferenceSettings = z.infer<typeof InferenceSettingsSchema>;
 export type InferenceSettingsInput = z.input<typeof InferenceSettingsSchema>;

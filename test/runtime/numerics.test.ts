@@ -3,8 +3,10 @@
  */
 /**
  * The converted graphs against the independent float64 reference (container/reference/), on
- * fresh random inputs each run: SigLIP + projector features, decoder last-position logits (with
- * stock and extended RoPE tables), and greedy continuations. Max relative error (max |Δ| / max |ref|)
+ * fresh random inputs each run: SigLIP + projector features (the vision graph at stride 1, i.e.
+ * W = I), the graph's bilinear pooling at every stride the schedules use against the reference's own
+ * interpolation, decoder last-position logits (with stock and extended RoPE tables), and greedy
+ * continuations from the graph's token loop and from the host loop. Max relative error (max |Δ| / max |ref|)
  * ≤ 1e-5 in fp32 (observed ~1e-6; tight enough that a GELU-tanh/exact-GELU swap in the projector,
  * ~2e-4, fails) and ≤ 1e-2 in fp16; on the tiny checkpoint and a second, wider one.
  */
@@ -17,6 +19,7 @@ import {
   referenceGreedy,
   referenceImageFeatures,
   referenceLastLogits,
+  referenceBilinear,
   ropeTablesFromInvFreq,
   type ReferenceModel,
 } from '../../container/reference';
@@ -24,7 +27,14 @@ import { argmax } from '../../container/runtime/sampler';
 import { generate } from '../../container/runtime/generate';
 import { loadModel, type LoadedModel } from '../../container/runtime/loaded-model';
 import { jobRotary } from '../../container/runtime/rotary';
+import { bilinearResize } from '../../container/model/bilinear-resize';
 import { maxRelativeError, randomSource, tinyPackage } from './fixtures';
+
+const maxAbsoluteError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
 
 jest.setTimeout(180_000);
 
@@ -64,14 +74,37 @@ describe.each(CASES)('converted $name model vs the float64 reference', (c) => {
     const s = model.manifest.vision.imageSize;
     const frames = c.preset === 'tiny' && c.packageDtype === 'fp32' ? 2 : 1; // the float64 reference is slow: batch of 2 once
     const pixels = uniform(frames * 3 * s * s, 1);
-    const got = await model.vision.encode(pixels, frames, 2);
+    const grid = model.manifest.vision.gridSize;
+    const per = model.manifest.vision.numPatches * model.manifest.text.hiddenSize;
+    const got = await model.vision.encode(pixels, frames, grid); // side = grid: stride 1, no pooling
     for (let f = 0; f < frames; f++) {
       const expected = referenceImageFeatures(Float64Array.from(pixels.subarray(f * 3 * s * s, (f + 1) * 3 * s * s)), ref.config.vision, ref.weights);
       expect(expected.rows).toBe(model.manifest.vision.numPatches);
-      const err = maxRelativeError(got[f], expected.data);
+      const err = maxRelativeError(got.subarray(f * per, (f + 1) * per), expected.data);
       if (process.env.LONGSIGHT_SHOW_ERRORS) console.log(`${c.name} vision frame ${f}: ${err.toExponential(2)}`);
       expect(err).toBeLessThanOrEqual(c.tolerance);
       expect(err).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('in-graph bilinear pooling equals the reference interpolation at every stride the schedules use (1, 2, 3, 4, 6, 8, 27)', async () => {
+    const s = model.manifest.vision.imageSize;
+    const grid = model.manifest.vision.gridSize;
+    const hidden = model.manifest.text.hiddenSize;
+    const pixels = uniform(3 * s * s, 1);
+    const full = await model.vision.encode(pixels, 1, grid);
+    const features = mat(grid * grid, hidden, Float64Array.from(full));
+    // fp32 pooling of fp32 features: within a few ulps of the float64 interpolation; fp16 packages pool in fp32 too.
+    const tol = c.packageDtype === 'fp32' ? 1e-6 : 1e-5;
+    for (const stride of [1, 2, 3, 4, 6, 8, 27]) {
+      const side = Math.ceil(grid / stride);
+      const pooled = await model.vision.encode(pixels, 1, side);
+      const expected = referenceBilinear(features, grid, side);
+      expect(pooled.length).toBe(side * side * hidden);
+      expect(maxRelativeError(pooled, expected.data)).toBeLessThanOrEqual(tol);
+      // …and equals the host pooling the runtime used before pooling moved into the graph.
+      const host = bilinearResize(full, { height: grid, width: grid, channels: hidden }, side, side);
+      expect(maxAbsoluteError(pooled, host)).toBeLessThanOrEqual(c.packageDtype === 'fp32' ? 1e-6 : 1e-5);
     }
   });
 
@@ -111,9 +144,11 @@ describe.each(CASES)('converted $name model vs the float64 reference', (c) => {
     const rope = DEFAULT_SETTINGS.rope;
     const rotary = jobRotary(model.decoder, { headDim: model.manifest.text.headDim, ropeTheta: model.manifest.text.ropeTheta, languageWindow: 32768, rope, visualTokens: 0, positions: ids.length + maxNew });
     const start = await model.decoder.prefill(model.embeddings.gather(ids), ids.length, model.decoder.emptyCache(), rotary.tensors, 4);
-    const got = await generate(model.decoder, model.embeddings, start, rotary.tensors, { maxNewTokens: maxNew, stopIds: new Set(), sampler: argmax });
+    const host = await generate(model.decoder, model.embeddings, start, rotary.tensors, { maxNewTokens: maxNew, stopIds: new Set(), sampler: argmax });
+    const inGraph = await model.decoder.generate(model.embeddings.gather(ids), ids.length, model.decoder.emptyCache(), rotary.tensors, { maxNewTokens: maxNew, stopIds: [], chunk: 4, temperature: 0, seed: 0 });
     const invFreq = stockInverseFrequencies(ref.config.text.hiddenSize / ref.config.text.heads, ref.config.text.ropeTheta);
     const expected = referenceGreedy(referenceEmbed(ids, ref.weights), ref.config.text, ref.weights, (n) => ropeTablesFromInvFreq(invFreq, n), maxNew, []);
-    expect(got.ids).toEqual(expected);
+    expect(host.ids).toEqual(expected);
+    expect(inGraph.ids).toEqual(expected);
   });
 });
