@@ -15,6 +15,15 @@ export function timingsLine(job: Pick<JobItem, 'timings'>): string {
   ].join(' · ');
 }
 
+/** What crossed the runtime boundary: the total and the marginal bytes per generated token. */
+export function transferLine(job: Partial<JobItem>): string | undefined {
+  const t = job.transferBytes;
+  if (!t) return undefined;
+  const mb = (n: number) => `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 2)} MB`;
+  const k = t.byKind;
+  return `${mb(t.total)} across session runs (pixels ${mb(k.pixels)}, vision out ${mb(k.visionOut)}, embeddings ${mb(k.embeddings)}, KV in ${mb(k.kvIn)} / out ${mb(k.kvOut)}) · ${t.perGeneratedToken} B per generated token`;
+}
+
 export function modelLine(job: Partial<JobItem>): string {
   const p = job.poolingUsed;
   const parts = [
@@ -70,6 +79,7 @@ export function jobJson(job: Partial<JobItem>, answers: AnswerItem[], extra: Rec
     framesUsed: job.framesUsed,
     fallback: job.fallback,
     modelId: job.modelId,
+    transferBytes: job.transferBytes,
     answers: answers.map((a) => ({ questionId: a.questionId, question: a.question, answer: a.answer, tokens: a.tokens, latencyMs: a.latencyMs })),
   });
 }

@@ -4,9 +4,11 @@
  * over the model's dimensions; `longsight plan` prints it.
  *
  * What is counted, and why (our runtime, not Hugging Face's: see container/runtime/decoder.ts):
- * - Weights: the vision graph (SigLIP layers used + projector) and the decoder graph (Qwen2 layers
- *   + lm_head). The token-embedding matrix is listed but not resident: the runtime gathers the rows
- *   it needs from disk (container/runtime/embeddings.ts).
+ * - Weights: the vision graph (SigLIP layers used + projector) and the decoder graph (Qwen2 layers,
+ *   lm_head, and — untied checkpoints only — the token-embedding table its generation loop gathers
+ *   chosen tokens' rows from). On the CPU that table stays memory-mapped (only gathered rows are
+ *   ever read), so it is not resident; on a GPU it is. The package's embed_tokens.bin is listed but
+ *   not resident: the runtime gathers prompt rows from disk (container/runtime/embeddings.ts).
  * - KV cache: 2·layers·kvHeads·headDim·bytes per token. onnxruntime returns each step's cache as a
  *   fresh `present_*` tensor, so during a step the past (P tokens) and the present (P + C) both
  *   live, and the arena keeps the blocks of the smaller caches it freed (≈ one more past).
@@ -95,7 +97,7 @@ export interface PhaseBudget {
 }
 
 export interface MemoryBudget {
-  weights: { vision: number; decoder: number; embeddings: number; resident: number; fromFiles: boolean };
+  weights: { vision: number; decoder: number; embeddings: number; residentDecoder: number; resident: number; fromFiles: boolean };
   kvBytesPerToken: number;
   /** Cache at the full sequence length (prompt + generated). */
   kvCache: number;
@@ -156,14 +158,19 @@ function requireInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${v}`);
 }
 
-/** Decoder parameters: Qwen2 layers (q/k/v with biases, o without, SwiGLU, two RMSNorms), final norm, lm_head. */
+/** The decoder graph's token-embedding table apart from lm_head (untied checkpoints), in parameters. */
+export function loopEmbeddingParams(t: PlanModel['text']): number {
+  return t.tieWordEmbeddings ? 0 : t.vocabSize * t.hiddenSize;
+}
+
+/** Decoder parameters: Qwen2 layers (q/k/v with biases, o without, SwiGLU, two RMSNorms), final norm, lm_head, the loop's embedding table. */
 export function decoderParams(t: PlanModel['text']): number {
   const q = t.hiddenSize * t.numHeads * t.headDim + t.numHeads * t.headDim;
   const kv = 2 * (t.hiddenSize * t.numKvHeads * t.headDim + t.numKvHeads * t.headDim);
   const o = t.numHeads * t.headDim * t.hiddenSize;
   const mlp = 3 * t.hiddenSize * t.intermediateSize;
   const perLayer = q + kv + o + mlp + 2 * t.hiddenSize;
-  return t.numLayers * perLayer + t.hiddenSize + t.vocabSize * t.hiddenSize;
+  return t.numLayers * perLayer + t.hiddenSize + t.vocabSize * t.hiddenSize + loopEmbeddingParams(t);
 }
 
 /** Vision parameters: patch conv, position embedding, the SigLIP layers used, projector Linear–GELU–Linear. */
@@ -260,7 +267,9 @@ function scenario(
   const vision = fromFiles ? m.fileBytes!.vision : visionParams(m) * b;
   const decoder = fromFiles ? m.fileBytes!.decoder : decoderParams(t) * b;
   const embeddings = fromFiles ? m.fileBytes!.embeddings : t.vocabSize * t.hiddenSize * b;
-  const weights = { vision, decoder, embeddings, resident: vision + decoder, fromFiles };
+  // The loop's embedding table is gathered a row per token: mapped but not resident on the CPU.
+  const residentDecoder = target === 'cpu' ? decoder - loopEmbeddingParams(t) * b : decoder;
+  const weights = { vision, decoder, embeddings, residentDecoder, resident: vision + residentDecoder, fromFiles };
 
   const kvBytesPerToken = 2 * t.numLayers * t.numKvHeads * t.headDim * b;
   const lastChunk = promptTokens - Math.floor((promptTokens - 1) / chunk) * chunk; // tokens in the final chunk
@@ -318,7 +327,7 @@ function scenario(
  * tower), for the CPU target. Used to check the planner against measured RSS.
  */
 export function decoderProcessPeak(budget: MemoryBudget): number {
-  return budget.weights.decoder + CPU_SESSION_OVERHEAD_BYTES + CPU_JS_HEAP_BYTES + Math.max(budget.prefill.total, budget.decode.total) + budget.host.total;
+  return budget.weights.residentDecoder + CPU_SESSION_OVERHEAD_BYTES + CPU_JS_HEAP_BYTES + Math.max(budget.prefill.total, budget.decode.total) + budget.host.total;
 }
 
 /** Plans one job: the stock pipeline (K = 1, s_h = 2, stock RoPE) beside the chosen settings. Pure. */

@@ -31,6 +31,8 @@ export interface PlanModel {
     vocabSize: number;
     ropeTheta: number;
     maxPositionEmbeddings: number;
+    /** lm_head is embed_tokens: the decoder graph then holds one [vocab, hidden] matrix, else two (lm_head + the loop's embedding table). */
+    tieWordEmbeddings: boolean;
   };
   /** The package's dtype (packages only). */
   packageDtype?: 'fp32' | 'fp16';
@@ -53,8 +55,8 @@ function issues(error: z.ZodError): string {
 
 /** The decoder dimensions the planner uses: the converter's config and the package manifest name them alike. */
 function decoderDims(t: PlanModel['text']): PlanModel['text'] {
-  const { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings } = t;
-  return { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings };
+  const { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings, tieWordEmbeddings } = t;
+  return { hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, ropeTheta, maxPositionEmbeddings, tieWordEmbeddings };
 }
 
 /** A parsed Hugging Face config.json object → PlanModel, through the converter's own config resolver. */
@@ -71,7 +73,7 @@ export function planModelFromHfConfig(raw: unknown, where = 'config.json'): Plan
     id: c.modelId,
     source: 'config.json',
     vision: { hiddenSize: v.hiddenSize, intermediateSize: v.intermediateSize, layersUsed: v.layersUsed, numHeads: v.numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
-    text: decoderDims(t),
+    text: decoderDims({ ...t, tieWordEmbeddings: c.tieWordEmbeddings }),
     notes: [],
   };
 }

@@ -118,11 +118,11 @@ export class DecoderRunner {
    * Prefill: feeds `count` embeddings (rows of `embeds` [count, hidden], float32) on top of `cache`
    * in chunks of at most `chunk` tokens, all inside one run (the chunk bounds activation memory;
    * results equal a one-shot prefill up to summation order). Returns the last fed position's
-   * logits and the grown cache. `scope` says what the crossing bytes are per (ledger).
+   * logits (unless `withLogits` is false: a shared prefix needs only its cache) and the grown cache.
    */
-  async prefill(embeds: Float32Array, count: number, cache: KvCache, rope: RotaryTensors, chunk: number, accounting?: RunAccounting): Promise<{ logits: Float32Array; cache: KvCache }> {
+  async prefill(embeds: Float32Array, count: number, cache: KvCache, rope: RotaryTensors, chunk: number, accounting?: RunAccounting, withLogits = true): Promise<{ logits: Float32Array; cache: KvCache }> {
     const feeds = this.feeds(embeds, count, cache, rope, { maxNewTokens: 0, stopIds: [], chunk, temperature: 0, seed: 0 });
-    const fetches = ['logits', ...this.cacheOutputNames()];
+    const fetches = [...(withLogits ? ['logits'] : []), ...this.cacheOutputNames()];
     const out = await runSession(this.session, feeds, fetches, accounting);
     const total = cache.length + count;
     const keys: ort.Tensor[] = [];
@@ -132,7 +132,7 @@ export class DecoderRunner {
       values.push(out[`present_value_${l}`]);
     }
     if (keys[0].dims[2] !== total) throw new Error(`decoder returned a cache of ${keys[0].dims[2]} tokens, expected ${total}`);
-    return { logits: toFloat32(out.logits), cache: { length: total, keys, values } };
+    return { logits: withLogits ? toFloat32(out.logits) : new Float32Array(0), cache: { length: total, keys, values } };
   }
 
   /** One host-loop decode step (or any block fed in one chunk): logits of the last position and the grown cache. */

@@ -241,7 +241,7 @@ async function prefillSharedPrefix(
   const t = performance.now();
   const prefixLen = sharedPrefixLength(model.tokenizer, plan.prompts);
   const prefix = assembleEmbeddings(model.embeddings, plan.prompts[0].ids.slice(0, prefixLen), plan.prompts[0].videoIndex, visual, plan.visualTokens);
-  const r = await model.decoder.prefill(prefix.embeds, prefix.count, model.decoder.emptyCache(), plan.rotary.tensors, settings.prefillChunk, { ledger, scope: 'job' });
+  const r = await model.decoder.prefill(prefix.embeds, prefix.count, model.decoder.emptyCache(), plan.rotary.tensors, settings.prefillChunk, { ledger, scope: 'job' }, false);
   timings.prefillMs += performance.now() - t;
   return { length: prefixLen, cache: r.cache };
 }

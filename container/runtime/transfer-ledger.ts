@@ -12,15 +12,12 @@
  * embeddings, rotary tables). With the in-graph loop only the token ids and their log-probabilities
  * grow (12 bytes a token); with the host loop every step feeds the whole cache and fetches it back.
  */
-export const TRANSFER_KINDS = ['pixels', 'visionOut', 'embeddings', 'kvIn', 'kvOut', 'logits', 'tokenIds', 'logprobs', 'rotary', 'control'] as const;
-export type TransferKind = (typeof TRANSFER_KINDS)[number];
+import { TRANSFER_KINDS, type TransferBytesRecord } from '../../lib/contracts/items';
 
-export interface TransferBytes {
-  total: number;
-  /** Bytes per generated token that scale with the token count (see the module comment). */
-  perGeneratedToken: number;
-  byKind: Record<TransferKind, number>;
-}
+export { TRANSFER_KINDS };
+export type TransferKind = (typeof TRANSFER_KINDS)[number];
+/** { total, perGeneratedToken, byKind }: the job item's `transferBytes` (lib/contracts). */
+export type TransferBytes = TransferBytesRecord;
 
 /**
  * What a run's bytes are per: 'job' and 'question' runs cross once (their token outputs still

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AnswerItem, JobItem, JobMessage, PoolingSchedule, Timings } from '../../lib/contracts';
+import type { AnswerItem, JobItem, JobMessage, PoolingSchedule, Timings, TransferBytesRecord } from '../../lib/contracts';
 
 export interface JobStoreTables {
   jobsTable: string;
@@ -37,6 +37,7 @@ export interface CompletionRecord {
   framesUsed: number;
   modelId: string;
   fallback?: string;
+  transferBytes?: TransferBytesRecord;
 }
 
 const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
@@ -188,6 +189,10 @@ export class JobStore {
       names[`#t_${k}`] = k;
       values[`:t_${k}`] = Math.round(v * 1000) / 1000;
       sets.push(`timings.#t_${k} = :t_${k}`);
+    }
+    if (rec.transferBytes) {
+      values[':transferBytes'] = rec.transferBytes;
+      sets.push('transferBytes = :transferBytes');
     }
     const removes = ['reason'];
     if (rec.fallback) {

@@ -237,6 +237,7 @@ export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutc
           framesUsed: result.framesUsed,
           modelId,
           fallback,
+          transferBytes: result.transferBytes,
         }),
       writeRetry,
     );

@@ -40,6 +40,17 @@ export const TimingsSchema = z.strictObject({
 });
 export type Timings = z.infer<typeof TimingsSchema>;
 
+/** Bytes that crossed into and out of the runtime's session runs for a job (on the CUDA EP: PCIe copies). */
+export const TRANSFER_KINDS = ['pixels', 'visionOut', 'embeddings', 'kvIn', 'kvOut', 'logits', 'tokenIds', 'logprobs', 'rotary', 'control'] as const;
+const bytes = z.number().min(0);
+export const TransferBytesSchema = z.strictObject({
+  total: bytes,
+  /** Marginal bytes of one more generated token (what grows with each token, beyond the once-per-question inputs). */
+  perGeneratedToken: bytes,
+  byKind: z.strictObject(Object.fromEntries(TRANSFER_KINDS.map((k) => [k, bytes])) as Record<(typeof TRANSFER_KINDS)[number], typeof bytes>),
+});
+export type TransferBytesRecord = z.infer<typeof TransferBytesSchema>;
+
 export const JobItemSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_PATTERN),
   videoUri: z.string().startsWith('s3://'),
@@ -73,6 +84,7 @@ export const JobItemSchema = z.strictObject({
   ropeMode: z.string().optional(),
   poolingUsed: PoolingScheduleSchema.optional(),
   framesUsed: z.int().min(1).optional(),
+  transferBytes: TransferBytesSchema.optional(),
   /** Set when the worker retried with the fallback settings, with what it ran out of. */
   fallback: z.string().optional(),
   modelId: z.string().optional(),

@@ -35,8 +35,10 @@ async function build(name: string, ckpt: TinyCheckpointOptions, dtype: 'fp32' | 
 async function runVision(pkg: ModelPackage, frames: number, seed = 3): Promise<ort.Tensor> {
   const s = await ort.InferenceSession.create(pkg.paths.vision);
   const S = pkg.manifest.vision.imageSize;
-  const r = await s.run({ pixel_values: new ort.Tensor('float32', seededRandom(seed, frames * 3 * S * S), [frames, 3, S, S]) });
-  return r.image_features as ort.Tensor;
+  const G = pkg.manifest.vision.gridSize;
+  const identity = Float32Array.from({ length: G * G }, (_, i) => (i % (G + 1) === 0 ? 1 : 0)); // stride 1: no pooling
+  const r = await s.run({ pixel_values: new ort.Tensor('float32', seededRandom(seed, frames * 3 * S * S), [frames, 3, S, S]), pool_weights: new ort.Tensor('float32', identity, [G, G]) });
+  return r.image_tokens as ort.Tensor;
 }
 
 describe('hub layout, single model.safetensors, F32 → fp32 package', () => {
@@ -50,7 +52,7 @@ describe('hub layout, single model.safetensors, F32 → fp32 package', () => {
     const m = pkg.manifest;
     expect(m).toMatchObject({
       format: 'longsight-model',
-      version: 1,
+      version: 2,
       modelId: 'longsight/tiny-llava-onevision-tiny',
       dtype: 'fp32',
       source: { architecture: 'LlavaOnevisionForConditionalGeneration', tensorLayout: 'hub', sourceDtype: 'F32' },
@@ -82,10 +84,18 @@ describe('hub layout, single model.safetensors, F32 → fp32 package', () => {
     }
   });
 
-  it('writes ONNX protobufs with external data, the contrib opset and GroupQueryAttention as documented', () => {
+  it('writes ONNX protobufs with external data, the contrib opset, and GroupQueryAttention inside the token Loop as documented', () => {
     const model = decodeModel(fs.readFileSync(pkg.paths.decoder));
     expect(model.opsetImport).toEqual(expect.arrayContaining([expect.objectContaining({ domain: 'com.microsoft', version: 1 })]));
-    const gqa = model.graph.node.filter((n: any) => n.opType === 'GroupQueryAttention');
+    const loops = model.graph.node.filter((n: any) => n.opType === 'Loop');
+    expect(loops).toHaveLength(1);
+    const body = loops[0].attribute.find((a: any) => a.name === 'body').g;
+    // Loop inputs: trip count, condition, the carried token embedding, 2 layers x (key, value), logits.
+    expect(loops[0].input).toHaveLength(3 + 2 * 2 + 1);
+    expect(body.input).toHaveLength(3 + 2 * 2 + 1);
+    expect(body.output).toHaveLength(2 + 2 * 2 + 1 + 2); // cond, embedding, cache, logits; scan: token, log-prob
+    expect(model.graph.node.filter((n: any) => n.opType === 'GroupQueryAttention')).toHaveLength(0);
+    const gqa = body.node.filter((n: any) => n.opType === 'GroupQueryAttention');
     expect(gqa).toHaveLength(2);
     const attrs = Object.fromEntries(gqa[0].attribute.map((a: any) => [a.name, a.i ?? a.f]));
     expect(attrs).toMatchObject({ num_heads: 4, kv_num_heads: 2, do_rotary: 1, rotary_interleaved: 0 });
@@ -94,11 +104,14 @@ describe('hub layout, single model.safetensors, F32 → fp32 package', () => {
     expect(external.length).toBeGreaterThan(5);
     expect(external[0].externalData.map((e: any) => e.key)).toEqual(['location', 'offset', 'length']);
     expect(external[0].externalData[0].value).toBe('decoder.onnx.data');
-    expect(model.graph.input.map((i: any) => i.name)).toEqual(['inputs_embeds', 'seqlens_k', 'total_sequence_length', 'cos_cache', 'sin_cache', 'past_key_0', 'past_value_0', 'past_key_1', 'past_value_1']);
-    expect(model.graph.output.map((o: any) => o.name)).toEqual(['present_key_0', 'present_value_0', 'present_key_1', 'present_value_1', 'logits']);
+    expect(model.graph.input.map((i: any) => i.name)).toEqual(['inputs_embeds', 'past_key_0', 'past_value_0', 'past_key_1', 'past_value_1', 'cos_cache', 'sin_cache', 'max_new_tokens', 'prefill_chunk', 'stop_ids', 'temperature', 'seed']);
+    expect(model.graph.output.map((o: any) => o.name)).toEqual(['tokens', 'token_logprobs', 'logits', 'present_key_0', 'present_value_0', 'present_key_1', 'present_value_1']);
+    // Tied checkpoint: one [vocab, hidden] matrix is both the loop's embedding table and lm_head (Gemm transB).
+    const table = model.graph.initializer.filter((t: any) => t.name === 'embed_tokens.weight' || t.name === 'lm_head.weight');
+    expect(table.map((t: any) => [t.name, t.dims])).toEqual([['embed_tokens.weight', [152000, 64]]]);
   });
 
-  it('vision.onnx maps pixel_values [N,3,384,384] to image_features [N,729,hidden], frames independent', async () => {
+  it('vision.onnx maps pixel_values [N,3,384,384] (+ identity pool_weights) to image_tokens [N,729,hidden], frames independent', async () => {
     const two = await runVision(pkg, 2);
     expect(two.dims).toEqual([2, 729, 64]);
     expect(two.type).toBe('float32');
@@ -178,7 +191,10 @@ describe('same weights, other layouts and source dtypes', () => {
 
     const dec = await ort.InferenceSession.create(pkg.paths.decoder);
     const types = Object.fromEntries(dec.inputMetadata.map((i) => [i.name, i.isTensor ? i.type : '?']));
-    expect(types).toMatchObject({ inputs_embeds: 'float16', cos_cache: 'float16', sin_cache: 'float16', past_key_0: 'float16', seqlens_k: 'int32', total_sequence_length: 'int32' });
+    expect(types).toMatchObject({ inputs_embeds: 'float16', cos_cache: 'float16', sin_cache: 'float16', past_key_0: 'float16', max_new_tokens: 'int64', prefill_chunk: 'int64', stop_ids: 'int64', temperature: 'float32', seed: 'int64' });
+    // Untied: the loop's embedding table and lm_head are two [vocab, hidden] fp16 matrices.
+    const inits = decodeModel(fs.readFileSync(pkg.paths.decoder)).graph.initializer.filter((x: any) => x.name === 'embed_tokens.weight' || x.name === 'lm_head.weight');
+    expect(inits.map((x: any) => [x.name, x.dims, x.dataType])).toEqual([['embed_tokens.weight', [152000, 64], 10], ['lm_head.weight', [152000, 64], 10]]);
     const embeds = seededRandom(6, 6 * 64, 0.5);
     const r16 = await decoderStep(dec, m, embeds);
     expect(r16.outputs.logits.type).toBe('float32');

@@ -61,8 +61,12 @@ export async function decoderStep(session: ort.InferenceSession, m: ModelPackage
   const { cos, sin } = stockRope(m.text.headDim, m.text.ropeTheta, rows);
   const feeds: Record<string, ort.Tensor> = {
     inputs_embeds: toTensor(m.dtype, embeds, [1, T, H]),
-    seqlens_k: new ort.Tensor('int32', Int32Array.from([P + T - 1]), [1]),
-    total_sequence_length: new ort.Tensor('int32', Int32Array.from([P + T]), []),
+    // Prefill only (no generated token), the whole block as one chunk of the graph's loop.
+    max_new_tokens: new ort.Tensor('int64', BigInt64Array.of(0n), []),
+    prefill_chunk: new ort.Tensor('int64', BigInt64Array.of(BigInt(T)), []),
+    stop_ids: new ort.Tensor('int64', new BigInt64Array(0), [0]),
+    temperature: new ort.Tensor('float32', Float32Array.of(0), []),
+    seed: new ort.Tensor('int64', BigInt64Array.of(0n), []),
     cos_cache: toTensor(m.dtype, cos, [rows, m.text.headDim / 2]),
     sin_cache: toTensor(m.dtype, sin, [rows, m.text.headDim / 2]),
   };

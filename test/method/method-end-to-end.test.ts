@@ -69,6 +69,7 @@ describe('visual context window extension × progressive pooling × frames, end 
       rope: { ...DEFAULT_SETTINGS.rope, mode: extension ? 'visual-yarn' : 'off' },
       maxNewTokens: 2,
       prefillChunk: 4096,
+      decodeLoop: 'host', // the logits hook sees every step only in the host loop
     });
     const result = await engine.answer({ frames: frames.slice(0, n), questions: [question], settings });
     return { result, logits: firstLogits! };

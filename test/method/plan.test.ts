@@ -17,15 +17,17 @@ describe('model dimensions and parameter counts', () => {
   const m7 = loadPlanModel(CONFIG_7B);
 
   it('reads the 7B config.json', () => {
-    expect(m7.text).toEqual({ hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, vocabSize: 152064, ropeTheta: 1e6, maxPositionEmbeddings: 32768 });
+    expect(m7.text).toEqual({ hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, vocabSize: 152064, ropeTheta: 1e6, maxPositionEmbeddings: 32768, tieWordEmbeddings: false });
     expect(m7.vision).toEqual({ hiddenSize: 1152, intermediateSize: 4304, layersUsed: 26, numHeads: 16, patchSize: 14, gridSize: 27 });
   });
 
-  it('counts the Qwen2-7B decoder as 7,070,619,136 parameters (7.62B with the embedding matrix)', () => {
+  it('counts the Qwen2-7B decoder graph as 7,615,616,512 parameters: 7.07B + the loop\'s embedding table (Qwen2-7B\'s published 7.62B)', () => {
     // per layer: q 3584·3584+3584, k/v 2·(3584·512+512), o 3584·3584, MLP 3·3584·18944, 2 norms = 233,057,792
-    // 28 layers + final norm 3584 + lm_head 152064·3584
-    expect(decoderParams(m7.text)).toBe(28 * 233_057_792 + 3584 + 152064 * 3584);
-    expect(decoderParams(m7.text) + 152064 * 3584).toBe(7_615_616_512); // Qwen2-7B's published 7.62B
+    // 28 layers + final norm 3584 + lm_head 152064·3584 + (untied) the token-embedding table 152064·3584
+    expect(decoderParams(m7.text)).toBe(28 * 233_057_792 + 3584 + 2 * 152064 * 3584);
+    expect(decoderParams(m7.text)).toBe(7_615_616_512);
+    // Tied (the 0.5B): one matrix serves lm_head and the loop.
+    expect(decoderParams({ ...m7.text, tieWordEmbeddings: true })).toBe(28 * 233_057_792 + 3584 + 152064 * 3584);
   });
 
   it('counts SigLIP-so400m (26 layers) + projector as 414,726,432 parameters', () => {
@@ -64,7 +66,7 @@ describe('planMemory', () => {
     id: 'hand',
     source: 'config.json',
     vision: { hiddenSize: 32, intermediateSize: 64, layersUsed: 1, numHeads: 2, patchSize: 14, gridSize: 27 },
-    text: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 1000, ropeTheta: 1e6, maxPositionEmbeddings: 32768 },
+    text: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 1000, ropeTheta: 1e6, maxPositionEmbeddings: 32768, tieWordEmbeddings: true },
     notes: [],
   };
 

@@ -58,6 +58,7 @@ describe('engine logits vs the float64 reference over the whole video pipeline (
       rope: { ...DEFAULT_SETTINGS.rope, mode: 'visual-yarn', visualContextWindow: 100 },
       maxNewTokens: 1,
       prefillChunk: 128,
+      decodeLoop: 'host', // the logits hook sees every step only in the host loop
     });
     const text = 'What changes between the frames?';
     firstLogits = undefined;

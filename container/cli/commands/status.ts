@@ -1,7 +1,7 @@
 /** `longsight status <jobId>`: one job's status, reason, attempts, timings and settings. */
 import type { TargetOptions } from '../../local/targets';
 import { getJob } from '../../local/job-queries';
-import { modelLine, timingsLine } from '../../local/job-report';
+import { modelLine, timingsLine, transferLine } from '../../local/job-report';
 import { JOB_ID_PATTERN } from '../../../lib/contracts';
 import { CliError, EXIT } from '../exit-codes';
 import { connect } from '../target-options';
@@ -27,6 +27,8 @@ export async function statusCommand(jobId: string, opts: TargetOptions & { json?
     if (job.status === 'DONE') {
       lines.push(`  timings:   ${timingsLine(job)} · total ${((job.timings.totalMs ?? 0) / 1000).toFixed(2)} s`);
       lines.push(`  result:    ${modelLine(job)}`);
+      const transfers = transferLine(job);
+      if (transfers) lines.push(`  transfers: ${transfers}`);
       if (job.fallback) lines.push(`  fallback:  ${job.fallback}`);
     }
     print(lines.join('\n'));
