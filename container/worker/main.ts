@@ -16,14 +16,14 @@ import { startWorker } from './worker';
 export type EngineFactory = (modelDir: string, config: WorkerConfig, log: Logger) => Promise<AnswerEngine>;
 
 /**
- * The production engine: the ONNX runtime on the configured execution provider, in its own thread
+ * The production engine: the ONNX runtime on the configured execution provider, in a child process
  * (onnxruntime-node's load and runs block the thread they run on; the heartbeat, health file and
- * SIGTERM handling live on this one).
+ * SIGTERM handling live on this one, and a stopping worker can end a run by ending the process).
  */
 export const onnxEngineFactory: EngineFactory = async (modelDir, config) => {
   // Loaded lazily so `health.js` and config errors do not pay for onnxruntime's native module.
-  const { createThreadedEngine } = await import('../runtime/threaded-engine');
-  return createThreadedEngine({ modelDir, executionProvider: config.model.executionProvider, threads: config.model.threads });
+  const { createIsolatedEngine } = await import('../runtime/isolated-engine');
+  return createIsolatedEngine({ modelDir, executionProvider: config.model.executionProvider, threads: config.model.threads });
 };
 
 export interface WorkerProcessOptions {

@@ -15,7 +15,8 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { provisionLongsight, type LongsightResources } from '../../container/local/embedded-aws';
 import { checkHealth } from '../../container/worker/health';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
-import { answersOf, drain, queueDepth, waitFor, waitStatus } from './support/harness';
+import { answersOf, drain, jobItem, queueDepth, waitFor, waitStatus } from './support/harness';
+import { ensureTinyModel } from '../../container/convert/tiny-model-package';
 import { seedJob } from './support/jobs';
 import { spawnWorker, TSX_LOADER, type WorkerChild } from './support/spawn-worker';
 import { tinyModelDir } from './support/tiny-model';
@@ -110,6 +111,37 @@ test('SIGTERM during a job longer than the stop timeout: the job is released (QU
   const got = await local.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: r.queueUrl, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
   expect(got.Messages).toHaveLength(1);
   expect(got.Messages![0].Attributes?.ApproximateReceiveCount).toBe('2');
+});
+
+test('inference off the event loop: during a session run of more than 10 s, heartbeats keep their period within 1 s and SIGTERM is acted on within 1 s', async () => {
+  const r = await fresh();
+  // The wide checkpoint generates ~10 ms a token on one thread: 4,000 tokens in the graph's loop is one
+  // session run of ~40 s (the test stops the worker after 10 s of it).
+  const { packageDir } = await ensureTinyModel({ preset: 'wide' });
+  const j = await seedJob(local.clients, r, { frames: 1, questions: ['Describe the video.'], settings: { maxNewTokens: 4000 } });
+  const w = worker(r, 0, { heartbeatSeconds: 1, visibilityTimeoutSeconds: 10, stopTimeoutSeconds: 3, model: { dir: packageDir } });
+  await w.waitForLog(/"msg":"job started"/, 60_000);
+  // Every heartbeat refreshes the job's lease (updatedAt); sample the item and keep each new value.
+  const beats: number[] = [];
+  const started = Date.now();
+  while (Date.now() - started < 10_000) {
+    const item = await jobItem(local.clients, r, j.jobId);
+    const at = Date.parse(item!.updatedAt);
+    if (beats[beats.length - 1] !== at) beats.push(at);
+    expect(item!.status).toBe('RUNNING'); // still inside the one generation run
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  expect(beats.length).toBeGreaterThanOrEqual(8);
+  const gaps = beats.slice(1).map((b, i) => b - beats[i]);
+  expect(Math.max(...gaps)).toBeLessThan(1000 + 1000);
+  const t0 = Date.now();
+  w.proc.kill('SIGTERM');
+  const line = await w.waitForLog(/"msg":"worker stopping: no new jobs"/);
+  expect(Date.parse(JSON.parse(line).time) - t0).toBeLessThan(1000);
+  // The run cannot be interrupted: the job is released at the stop deadline and the inference process is ended with the worker.
+  expect((await w.exited).code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(3000 + 2000);
+  expect((await waitStatus(local.clients, r, j.jobId, ['QUEUED'])).reason).toMatch(/released by a stopping worker/);
 });
 
 test('health: the file is fresh while the worker runs; the health command exits 0, then 1 once the worker is gone', async () => {
