@@ -1,28 +1,30 @@
 /**
  * `longsight plan --model <package dir | config.json> --frames 256 [--pooling K,s_h,s_l]
  *   [--chunk C] [--dtype fp16] [--question-tokens N] [--max-new-tokens N] [--rope-mode M]
- *   [--visual-window L_v] [--vision-batch B] [--target gpu|cpu] [--json]`
+ *   [--visual-window L_v] [--vision-batch B] [--target gpu|cpu] [--questions Q] [--answer-tokens N]
+ *   [--video-minutes M] [--price TYPE=USD]... [--json]`
  * Options are validated once here with the contract schemas; the planning itself is pure.
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_SETTINGS, InferenceSettingsSchema, PoolingScheduleSchema, ROPE_MODES, RopeExtensionSchema } from '../../lib/contracts';
+import { DEFAULT_SETTINGS, GPU_INSTANCE_TYPES, InferenceSettingsSchema, PoolingScheduleSchema, ROPE_MODES, RopeExtensionSchema } from '../../lib/contracts';
 import { formatPlan } from './format';
-import { planMemory, type MemoryPlan } from './memory';
+import { planJob, type JobPlan } from './job-plan';
 import { loadPlanModel, PlanInputError } from './model-dims';
 
 export const PLAN_USAGE =
   'usage: longsight plan --model <package dir | config.json> [--frames N] [--pooling K,s_h,s_l] [--chunk C] [--dtype fp16|fp32] ' +
   '[--question-tokens N] [--max-new-tokens N] [--rope-mode visual-yarn|language-yarn|position-interpolation|off] [--visual-window L_v] ' +
-  '[--vision-batch B] [--target gpu|cpu] [--json]';
+  '[--vision-batch B] [--target gpu|cpu] [--questions Q] [--answer-tokens N] [--video-minutes M] [--price TYPE=USD]... [--json]';
 
 const d = DEFAULT_SETTINGS;
 /** `longsight plan --help`: the usage line, then each option with its default. */
 export const PLAN_HELP = [
   PLAN_USAGE,
   '',
-  'Plans GPU (or CPU) memory and the sequence length of one job before running it: the visual tokens after',
-  'progressive pooling, the RoPE scale s = L_test / L_v, weights, KV cache and activations.',
+  'Plans one job before running it: the visual tokens after progressive pooling, the RoPE scale s = L_test / L_v,',
+  'GPU (or CPU) memory (weights, KV cache, activations), the bytes that cross the runtime boundary (the transfer',
+  'ledger), and the time and cost per video on every GPU instance type the job fits on.',
   '',
   'Options:',
   '  --model <dir | config.json>  a converted package (`longsight convert`) or a Hugging Face config.json (no weights needed)',
@@ -36,6 +38,10 @@ export const PLAN_HELP = [
   `  --visual-window L_v          visual context window in tokens (default ${d.rope.visualContextWindow}; 0 disables the extension)`,
   '  --vision-batch B             frames per vision-encoder batch (default 8)',
   '  --target gpu|cpu             where it runs (default gpu)',
+  '  --questions Q                questions asked of each video; they share its prefill (default 1)',
+  '  --answer-tokens N            tokens per answer for the time and cost (default: max new tokens, an upper bound)',
+  '  --video-minutes M            video length, for the cost per video-hour (default 60)',
+  '  --price TYPE=USD             USD per instance-hour instead of the built-in on-demand price (repeatable)',
   '  --json                       the plan as JSON',
   '',
   'Example: longsight plan --model container/plan/models/llava-onevision-qwen2-7b-ov.config.json --frames 256',
@@ -67,11 +73,19 @@ const PlanArgsSchema = z.object({
   'visual-window': intArg('visual-window').optional(),
   'vision-batch': intArg('vision-batch').pipe(z.int().min(1).max(1024)).optional(),
   target: z.enum(['gpu', 'cpu'], { error: () => '--target must be gpu or cpu' }).optional(),
+  questions: intArg('questions').pipe(z.int().min(1).max(64)).optional(),
+  'answer-tokens': intArg('answer-tokens').optional(),
+  'video-minutes': z.string().regex(/^\d+(\.\d+)?$/, '--video-minutes must be a number').transform(Number).pipe(z.number().positive()).optional(),
+  price: z
+    .array(z.string().regex(/^[a-z0-9]+\.[a-z0-9]+=\d+(\.\d+)?$/, '--price must be TYPE=USD, e.g. g6e.xlarge=1.86'))
+    .transform((list) => Object.fromEntries(list.map((p) => [p.split('=')[0], Number(p.split('=')[1])])))
+    .refine((prices) => Object.keys(prices).every((t) => t in GPU_INSTANCE_TYPES), { message: `--price names an unknown instance type (known: ${Object.keys(GPU_INSTANCE_TYPES).join(', ')})` })
+    .optional(),
   json: z.boolean().optional(),
 });
 
 /** Parses `plan` arguments (without the sub-command), plans, prints, and returns the plan. */
-export function runPlanCommand(argv: string[], print: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): MemoryPlan {
+export function runPlanCommand(argv: string[], print: (text: string) => void = (t) => process.stdout.write(`${t}\n`)): JobPlan {
   let values: Record<string, unknown>;
   try {
     values = parseArgs({
@@ -88,6 +102,10 @@ export function runPlanCommand(argv: string[], print: (text: string) => void = (
         'visual-window': { type: 'string' },
         'vision-batch': { type: 'string' },
         target: { type: 'string' },
+        questions: { type: 'string' },
+        'answer-tokens': { type: 'string' },
+        'video-minutes': { type: 'string' },
+        price: { type: 'string', multiple: true },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -108,7 +126,7 @@ export function runPlanCommand(argv: string[], print: (text: string) => void = (
     ...(a['rope-mode'] ? { mode: a['rope-mode'] } : {}),
     ...(a['visual-window'] !== undefined ? { visualContextWindow: a['visual-window'] } : {}),
   });
-  const plan = planMemory({
+  const plan = planJob({
     model,
     frames: a.frames ?? DEFAULT_SETTINGS.frames,
     pooling: a.pooling ?? DEFAULT_SETTINGS.pooling,
@@ -119,6 +137,10 @@ export function runPlanCommand(argv: string[], print: (text: string) => void = (
     rope,
     visionBatch: a['vision-batch'] ?? 8,
     target: a.target ?? 'gpu',
+    questions: a.questions,
+    answerTokens: a['answer-tokens'],
+    videoSeconds: a['video-minutes'] !== undefined ? a['video-minutes'] * 60 : undefined,
+    prices: a.price,
   });
   print(a.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
   return plan;

@@ -20,6 +20,8 @@ export interface PlanModel {
     patchSize: number;
     /** Patches per side (27 for SigLIP-so400m/14 at 384 px). */
     gridSize: number;
+    /** Side of the square input frame (384). */
+    imageSize: number;
   };
   text: {
     hiddenSize: number;
@@ -72,7 +74,7 @@ export function planModelFromHfConfig(raw: unknown, where = 'config.json'): Plan
   return {
     id: c.modelId,
     source: 'config.json',
-    vision: { hiddenSize: v.hiddenSize, intermediateSize: v.intermediateSize, layersUsed: v.layersUsed, numHeads: v.numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
+    vision: { hiddenSize: v.hiddenSize, intermediateSize: v.intermediateSize, layersUsed: v.layersUsed, numHeads: v.numHeads, patchSize: v.patchSize, gridSize: v.gridSize, imageSize: v.imageSize },
     text: decoderDims({ ...t, tieWordEmbeddings: c.tieWordEmbeddings }),
     notes: [],
   };
@@ -113,7 +115,7 @@ export function planModelFromManifest(manifest: ModelPackageManifest, fileBytes?
   return {
     id: manifest.modelId,
     source: 'package',
-    vision: { hiddenSize: hv, intermediateSize: intermediate, layersUsed: v.layersUsed, numHeads, patchSize: v.patchSize, gridSize: v.gridSize },
+    vision: { hiddenSize: hv, intermediateSize: intermediate, layersUsed: v.layersUsed, numHeads, patchSize: v.patchSize, gridSize: v.gridSize, imageSize: v.imageSize },
     text: decoderDims(t),
     packageDtype: manifest.dtype,
     fileBytes,

@@ -9,20 +9,25 @@ import { InferenceSettingsSchema } from './settings';
 import { QuestionListSchema } from './questions';
 import { ContractError, issuesOf } from './validate';
 
-/** GPU instance types the worker image supports (NVIDIA, CUDA 12), with GPU memory in GiB. */
-export const GPU_INSTANCE_TYPES: Record<string, { gpuMemoryGiB: number; gpus: number; vcpus: number; memoryGiB: number }> = {
-  'g4dn.xlarge': { gpuMemoryGiB: 16, gpus: 1, vcpus: 4, memoryGiB: 16 },
-  'g4dn.2xlarge': { gpuMemoryGiB: 16, gpus: 1, vcpus: 8, memoryGiB: 32 },
-  'g5.xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16 },
-  'g5.2xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32 },
-  'g5.4xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 16, memoryGiB: 64 },
-  'g6.xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16 },
-  'g6.2xlarge': { gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32 },
-  'g6e.xlarge': { gpuMemoryGiB: 48, gpus: 1, vcpus: 4, memoryGiB: 32 },
-  'g6e.2xlarge': { gpuMemoryGiB: 48, gpus: 1, vcpus: 8, memoryGiB: 64 },
-  'p4d.24xlarge': { gpuMemoryGiB: 40, gpus: 8, vcpus: 96, memoryGiB: 1152 },
-  'p5.48xlarge': { gpuMemoryGiB: 80, gpus: 8, vcpus: 192, memoryGiB: 2048 },
+/**
+ * GPU instance types the worker image supports (NVIDIA, CUDA 12): the GPU model, its memory in GiB,
+ * and the on-demand Linux price in us-east-1 (USD per instance-hour; AWS's published EC2 on-demand
+ * prices as of 2026 — prices change and vary by region: `longsight plan --price TYPE=USD` overrides).
+ */
+export const GPU_INSTANCE_TYPES: Record<string, { gpu: GpuModel; gpuMemoryGiB: number; gpus: number; vcpus: number; memoryGiB: number; onDemandUsdPerHour: number }> = {
+  'g4dn.xlarge': { gpu: 'T4', gpuMemoryGiB: 16, gpus: 1, vcpus: 4, memoryGiB: 16, onDemandUsdPerHour: 0.526 },
+  'g4dn.2xlarge': { gpu: 'T4', gpuMemoryGiB: 16, gpus: 1, vcpus: 8, memoryGiB: 32, onDemandUsdPerHour: 0.752 },
+  'g5.xlarge': { gpu: 'A10G', gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16, onDemandUsdPerHour: 1.006 },
+  'g5.2xlarge': { gpu: 'A10G', gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32, onDemandUsdPerHour: 1.212 },
+  'g5.4xlarge': { gpu: 'A10G', gpuMemoryGiB: 24, gpus: 1, vcpus: 16, memoryGiB: 64, onDemandUsdPerHour: 1.624 },
+  'g6.xlarge': { gpu: 'L4', gpuMemoryGiB: 24, gpus: 1, vcpus: 4, memoryGiB: 16, onDemandUsdPerHour: 0.8048 },
+  'g6.2xlarge': { gpu: 'L4', gpuMemoryGiB: 24, gpus: 1, vcpus: 8, memoryGiB: 32, onDemandUsdPerHour: 0.9776 },
+  'g6e.xlarge': { gpu: 'L40S', gpuMemoryGiB: 48, gpus: 1, vcpus: 4, memoryGiB: 32, onDemandUsdPerHour: 1.861 },
+  'g6e.2xlarge': { gpu: 'L40S', gpuMemoryGiB: 48, gpus: 1, vcpus: 8, memoryGiB: 64, onDemandUsdPerHour: 2.242 },
+  'p4d.24xlarge': { gpu: 'A100-40GB', gpuMemoryGiB: 40, gpus: 8, vcpus: 96, memoryGiB: 1152, onDemandUsdPerHour: 32.773 },
+  'p5.48xlarge': { gpu: 'H100-80GB', gpuMemoryGiB: 80, gpus: 8, vcpus: 192, memoryGiB: 2048, onDemandUsdPerHour: 55.04 },
 };
+export type GpuModel = 'T4' | 'A10G' | 'L4' | 'L40S' | 'A100-40GB' | 'H100-80GB';
 
 const S3UriSchema = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/prefix/');
 

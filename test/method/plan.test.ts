@@ -18,7 +18,7 @@ describe('model dimensions and parameter counts', () => {
 
   it('reads the 7B config.json', () => {
     expect(m7.text).toEqual({ hiddenSize: 3584, intermediateSize: 18944, numLayers: 28, numHeads: 28, numKvHeads: 4, headDim: 128, vocabSize: 152064, ropeTheta: 1e6, maxPositionEmbeddings: 32768, tieWordEmbeddings: false });
-    expect(m7.vision).toEqual({ hiddenSize: 1152, intermediateSize: 4304, layersUsed: 26, numHeads: 16, patchSize: 14, gridSize: 27 });
+    expect(m7.vision).toEqual({ hiddenSize: 1152, intermediateSize: 4304, layersUsed: 26, numHeads: 16, patchSize: 14, gridSize: 27, imageSize: 384 });
   });
 
   it('counts the Qwen2-7B decoder graph as 7,615,616,512 parameters: 7.07B + the loop\'s embedding table (Qwen2-7B\'s published 7.62B)', () => {
@@ -65,7 +65,7 @@ describe('planMemory', () => {
   const small: PlanModel = {
     id: 'hand',
     source: 'config.json',
-    vision: { hiddenSize: 32, intermediateSize: 64, layersUsed: 1, numHeads: 2, patchSize: 14, gridSize: 27 },
+    vision: { hiddenSize: 32, intermediateSize: 64, layersUsed: 1, numHeads: 2, patchSize: 14, gridSize: 27, imageSize: 384 },
     text: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 1000, ropeTheta: 1e6, maxPositionEmbeddings: 32768, tieWordEmbeddings: true },
     notes: [],
   };
@@ -169,8 +169,60 @@ describe('longsight plan', () => {
     expect(plan.chosen.sequenceTokens).toBe(plan.chosen.visualTokens + 9 + 8 + 16);
   });
 
+  it('shows the transfer ledger of 7B at 256 frames, worked out by hand, and the graph loop against the host loop', () => {
+    let out = '';
+    const plan = runPlanCommand(['--model', CONFIG_7B, '--frames', '256', '--dtype', 'fp16'], (t) => (out += t));
+    const t = plan.costs.chosen.transfers;
+    expect(t.byKind.pixels).toBe(256 * 3 * 384 * 384 * 4); // float32 pixels, once
+    expect(t.byKind.visionOut).toBe((64 * 196 + 192 * 16) * 3584 * 4); // pooled tokens only: 15,616 rows, not 186,624 features
+    // One question: the whole prompt (15,617 visual + 4 prefix + 32 question + 5 template tokens) in one run, fp16 rows.
+    expect(t.byKind.embeddings).toBe((15617 + 4 + 32 + 5) * 3584 * 2);
+    expect([t.byKind.kvIn, t.byKind.kvOut, t.byKind.logits]).toEqual([0, 0, 0]);
+    expect(t.byKind.tokenIds + t.byKind.logprobs).toBe(256 * 12);
+    expect(t.perGeneratedToken).toBe(12);
+    // The host loop feeds and fetches the whole fp16 cache every step: 57,344 bytes per cached token each way.
+    const kvPerToken = 2 * 28 * 4 * 128 * 2;
+    expect(kvPerToken).toBe(57_344);
+    expect(plan.costs.chosen.hostLoopTransfers.perGeneratedToken).toBeGreaterThan(2 * 15_658 * kvPerToken);
+    expect(out).toMatch(/per generated token: 12 B \(the host loop would move 1\.\d+ GB a token/);
+    // Several questions: the prefix's KV crosses out once and in once per question.
+    const three = runPlanCommand(['--model', CONFIG_7B, '--frames', '256', '--dtype', 'fp16', '--questions', '3', '--json'], () => undefined);
+    const prefix = 15617 + 4;
+    expect(three.costs.chosen.transfers.byKind.kvOut).toBe(prefix * kvPerToken);
+    expect(three.costs.chosen.transfers.byKind.kvIn).toBe(3 * prefix * kvPerToken);
+  });
+
+  it('predicts time and cost per video on the instance types that fit, from peak rates and prices', () => {
+    let out = '';
+    const plan = runPlanCommand(['--model', CONFIG_7B, '--frames', '256', '--dtype', 'fp16', '--answer-tokens', '100', '--video-minutes', '30', '--price', 'g6e.xlarge=2'], (t) => (out += t));
+    const chosen = plan.costs.chosen.instances;
+    expect(chosen.map((i) => i.instanceType)).toEqual(plan.chosen.fits.filter((f) => f.fits).map((f) => f.instanceType));
+    const l40s = chosen.find((i) => i.instanceType === 'g6e.xlarge')!;
+    expect(l40s.gpu).toBe('L40S');
+    // Decode at batch 1 is memory-bound: ~(14.2 GB of weights + 0.9 GB of cache) / (864 GB/s · 0.7) ≈ 25 ms, + launches.
+    expect(l40s.times.decodeMsPerToken).toBeGreaterThan(20);
+    expect(l40s.times.decodeMsPerToken).toBeLessThan(35);
+    expect(l40s.times.decodeS).toBeCloseTo((100 * l40s.times.decodeMsPerToken) / 1000, 0);
+    expect(l40s.times.totalS).toBeCloseTo(l40s.times.visionS + l40s.times.prefillS + l40s.times.decodeS + l40s.times.transferS, 9);
+    expect(l40s.usdPerHour).toBe(2);
+    expect(l40s.usdPerVideo).toBeCloseTo((l40s.times.totalS / 3600) * 2, 12);
+    expect(l40s.usdPerVideoHour).toBeCloseTo(l40s.usdPerVideo * 2, 12); // a 30-minute video
+    // The p5 has 8 GPUs: one job uses one of them, at an eighth of the instance price.
+    const p5 = chosen.find((i) => i.instanceType === 'p5.48xlarge')!;
+    expect(p5.usdPerGpuHour).toBeCloseTo(p5.usdPerHour / 8, 12);
+    // The faster GPU finishes sooner; the stock pipeline (3.2× the visual tokens) takes longer where it fits.
+    expect(p5.times.totalS).toBeLessThan(l40s.times.totalS);
+    const stockL40s = plan.costs.stock.instances.find((i) => i.instanceType === 'g6e.xlarge')!;
+    expect(stockL40s.times.prefillS).toBeGreaterThan(3 * l40s.times.prefillS);
+    expect(out).toMatch(/g6e\.xlarge \(L40S\)\s+\d/);
+    expect(out).toMatch(/\$\/video-hour/);
+  });
+
   it('explains bad arguments', () => {
     const run = (args: string[]) => () => runPlanCommand(args, () => undefined);
+    expect(run(['--model', CONFIG_7B, '--price', 'g9.huge=1'])).toThrow(/--price names an unknown instance type/);
+    expect(run(['--model', CONFIG_7B, '--price', 'cheap'])).toThrow(/--price must be TYPE=USD/);
+    expect(run(['--model', CONFIG_7B, '--answer-tokens', '9999'])).toThrow(/answer tokens must be an integer from 0 to max new tokens/);
     expect(run([])).toThrow(/--model is required/);
     expect(run(['--model', CONFIG_7B, '--pooling', '4,2'])).toThrow(/--pooling must be K,s_h,s_l/);
     expect(run(['--model', CONFIG_7B, '--frames', '5000'])).toThrow(/--frames/);
