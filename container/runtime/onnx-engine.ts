@@ -37,7 +37,7 @@ export interface OnnxEngineOptions {
   visionBatch?: number;
   /** Progress of every job's long phases (also per job: EngineInput.onProgress). */
   onProgress?: (event: EngineProgress) => void;
-  /** Each host-loop generation step's logits, before the token is chosen (diagnostics and tests; needs decodeLoop 'host'). */
+  /** Each generation step's logits, before the token is chosen (diagnostics and tests): host-loop jobs only (decodeLoop 'host'); the graph's loop keeps its logits inside. */
   onLogits?: (event: { questionId: string; step: number; logits: Float32Array }) => void;
   /** Replaces the package's stop ids (benchmarks and tests that must generate exactly maxNewTokens pass []). */
   stopIds?: readonly number[];
@@ -108,7 +108,6 @@ async function answerJob(model: LoadedModel, input: EngineInput, hooks: JobHooks
   const { settings, frames, questions } = input;
   if (frames.length === 0) throw new Error('the job has no frames');
   if (questions.length === 0) throw new Error('the job has no questions');
-  if (hooks.onLogits && settings.decodeLoop !== 'host') throw new Error("onLogits sees every decode step's logits: it needs settings.decodeLoop 'host'");
   const progress = (e: EngineProgress) => {
     hooks.onProgress?.(e);
     input.onProgress?.(e);

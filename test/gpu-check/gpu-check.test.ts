@@ -1,4 +1,7 @@
 /**
+ * @jest-environment ./test/convert/support/onnx-environment.js
+ */
+/**
  * `npm run gpu:check` needs an NVIDIA GPU and onnxruntime-node's CUDA binaries, which this machine
  * (and CI) lack; what runs without them is tested here: reading nvidia-smi, mapping the GPU to the
  * planner's figures, the CUDA-vs-CPU comparison, the one-screen report, and the entry point's refusal
