@@ -50,8 +50,13 @@ test('status: the job, its timings and settings; bad ids are usage errors, unkno
   expect(s.out).toMatch(new RegExp(`^${jobId}  DONE`));
   expect(s.out).toMatch(/timings: +extract [\d.]+ s · queue/);
   expect(s.out).toMatch(/settings: +3 frames · pooling K=4 s_h=2 s_l=8 · rope visual-yarn \(L_v 6272\)/);
+  // Two questions share the video's prefix: its KV cache crossed out once and in twice; 12 bytes a generated token.
+  expect(s.out).toMatch(/transfers: [\d.]+ MB across session runs \(pixels [\d.]+ MB, vision out [\d.]+ MB, embeddings [\d.]+ MB, KV in [\d.]+ MB \/ out [\d.]+ MB\) · 12 B per generated token/);
   const j = await cli('status', jobId, '--json', ...flags);
-  expect(JSON.parse(j.out)).toMatchObject({ jobId, status: 'DONE', framesUsed: 3 });
+  const item = JSON.parse(j.out);
+  expect(item).toMatchObject({ jobId, status: 'DONE', framesUsed: 3, transferBytes: { perGeneratedToken: 12 } });
+  expect(item.transferBytes.byKind.kvIn).toBe(2 * item.transferBytes.byKind.kvOut);
+  expect(item.transferBytes.byKind.pixels).toBe(3 * 3 * 384 * 384 * 4);
   expect((await cli('status', 'nope', ...flags)).code).toBe(2);
   const missing = await cli('status', 'j-0123456789abcdef0123456789abcdef', ...flags);
   expect(missing.code).toBe(3);
