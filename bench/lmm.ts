@@ -3,54 +3,59 @@
  * llava-onevision-qwen2-0.5b-ov-hf's shape (SigLIP-so400m 26 layers + Qwen2-0.5B decoder), generated
  * by the test-checkpoint generator and converted by our converter into .cache/ (never committed).
  *
- * Measures, each beside the machine's MatMul rate measured through onnxruntime with the same
- * thread count (model FLOPs ÷ time, as a fraction of that rate):
- *   - vision encoding frames/s (SigLIP + projector),
- *   - prefill tokens/s (chunked), decode tokens/s (KV cache),
- *   - peak RSS at 4K and 16K prompt tokens with chunked prefill (each in its own process),
- *   - the multi-question saving: 8 questions in one job (shared prefix) vs 8 one-question jobs.
+ * Every timed figure is the median of `--runs` (≥ 3) runs; each comparison alternates its two sides
+ * in this one process and reports the ratio of the medians:
+ *   1. vision frames/s and prefill tokens/s, each beside a GEMM rate measured interleaved with it on
+ *      the same MatMul shapes (one SigLIP layer's, one decoder layer's at the prefill chunk);
+ *   2. decode tokens/s: the host loop (one run per token, the KV cache in and out every step) vs the
+ *      graph's loop (one run per answer), same prompt, same greedy tokens;
+ *   3. the transfer ledger of a 64-frame job (measured; the planner's replay beside it);
+ *   4. the multi-question cost: (8 questions in one job) ÷ (1 question in one job) at 64 frames, with a
+ *      2-layer vision tower (vision is the same for both sides; the full tower's measured per-frame
+ *      time is added back for the full-model ratio), and every question's tokens checked against its
+ *      own one-question job on the `wide` checkpoint (seed 7), whose answers differ by question;
+ *   5. cancellation: an abort during a long generation in the worker's isolated engine — time until the
+ *      job is rejected, and until the engine answers again (the rest of the run it could not interrupt).
  *
- *   npm run bench:lmm [-- --threads 2] [--prompt 1024] [--decode 32] [--frames 2] [--rss 4096,16384] [--skip-rss]
+ *   npm run bench:lmm [-- --threads 2] [--runs 3] [--prompt 1024] [--decode 32] [--frames 64]
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { DEFAULT_SETTINGS, InferenceSettingsSchema, STOCK_POOLING, questionId } from '../lib/contracts';
+import { DEFAULT_SETTINGS, InferenceSettingsSchema, PAPER_POOLING, questionId, type InferenceSettings, type Question } from '../lib/contracts';
 import { convertCheckpoint } from '../container/convert/convert';
+import { ensureTinyModel } from '../container/convert/tiny-model-package';
 import { GraphBuilder } from '../container/onnx/graph-builder';
+import { prefillFlops, visionFlopsPerFrame } from '../container/plan/time';
+import { loadPlanModel, type PlanModel } from '../container/plan/model-dims';
 import { generateTinyCheckpoint } from '../container/testing/tiny-checkpoint';
+import { generate } from '../container/runtime/generate';
+import { createIsolatedEngine } from '../container/runtime/isolated-engine';
 import { loadModel, type LoadedModel } from '../container/runtime/loaded-model';
 import { createOnnxEngine } from '../container/runtime/onnx-engine';
 import { jobRotary } from '../container/runtime/rotary';
+import { argmax } from '../container/runtime/sampler';
 
 const ROOT = path.resolve(__dirname, '..');
-const GB = 1024 ** 3;
-const MB = 1024 ** 2;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 const log = (msg: string) => process.stderr.write(`[bench:lmm ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs: number[], digits = 2) => `median ${median(xs).toFixed(digits)} (runs ${xs.map((x) => x.toFixed(digits)).join(', ')})`;
 
-// ------------------------------------------------------------------ model on disk
+// ------------------------------------------------------------------ models on disk
 
 function converterHash(): string {
   const h = createHash('sha256');
-  for (const dir of ['container/convert', 'container/onnx', 'container/testing', 'container/safetensors']) {
+  for (const dir of ['container/convert', 'container/onnx', 'container/testing', 'container/safetensors', 'container/model']) {
     for (const f of fs.readdirSync(path.join(ROOT, dir)).sort()) if (f.endsWith('.ts')) h.update(fs.readFileSync(path.join(ROOT, dir, f)));
   }
   return h.digest('hex').slice(0, 12);
 }
 
-/**
- * The random checkpoint (generation takes minutes) is kept across runs in .cache/bench-lmm/; the
- * package is rebuilt whenever the converter's sources change.
- */
+/** The random 0.5B-shaped checkpoint (generation takes minutes) is kept in .cache/bench-lmm/; the package is rebuilt when the converter changes. */
 async function ensureBenchPackage(): Promise<string> {
   const root = path.join(ROOT, '.cache', 'bench-lmm');
   const ckpt = path.join(root, 'checkpoint-qwen2-0.5b-bf16-seed1');
@@ -58,222 +63,233 @@ async function ensureBenchPackage(): Promise<string> {
   if (fs.existsSync(path.join(pkg, 'READY'))) return pkg;
   if (!fs.existsSync(path.join(ckpt, 'READY'))) {
     fs.rmSync(ckpt, { recursive: true, force: true });
-    const t = Date.now();
     log(`generating a random qwen2-0.5b-shaped BF16 checkpoint in ${ckpt} …`);
     generateTinyCheckpoint(ckpt, { preset: 'qwen2-0.5b', dtype: 'BF16', seed: 1 });
     fs.writeFileSync(path.join(ckpt, 'READY'), new Date().toISOString());
-    log(`  done in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   }
   for (const old of fs.readdirSync(root)) if (old.startsWith('package-fp32-')) fs.rmSync(path.join(root, old), { recursive: true, force: true });
-  const t = Date.now();
   log('converting to fp32 …');
-  let last = 0;
-  await convertCheckpoint(ckpt, pkg, {
-    dtype: 'fp32',
-    onProgress: (p) => {
-      const pct = Math.floor((100 * p.done) / Math.max(1, p.total));
-      if (pct >= last + 10) {
-        last = pct;
-        log(`  convert ${p.stage} ${pct}%`);
-      }
-    },
-  });
+  await convertCheckpoint(ckpt, pkg, { dtype: 'fp32' });
   fs.writeFileSync(path.join(pkg, 'READY'), new Date().toISOString());
-  log(`  converted in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   return pkg;
 }
 
-// ------------------------------------------------------------------ MatMul rate
+// ------------------------------------------------------------------ GEMM rate on given shapes
 
-/** GFLOP/s of one fp32 MatMul [M,K]×[K,N] (weight as initializer, as in the model graphs), best of `reps`. */
-async function matmulRate(threads: number, m: number, k: number, n: number, reps = 5): Promise<number> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'longsight-matmul-'));
-  try {
-    const g = new GraphBuilder('matmul_probe', path.join(dir, 'mm.onnx'));
-    g.input('x', 'float32', ['M', k]);
-    const w = new Float32Array(k * n).map((_, i) => Math.sin(i) * 0.01);
-    const wName = g.initializer('w', 'float32', [k, n], new Uint8Array(w.buffer));
-    g.output(g.op('MatMul', ['x', wName]), 'y', 'float32', ['M', n]);
-    const file = g.save([{ domain: '', version: 17 }]);
-    const s = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-    const x = new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k]);
-    await s.run({ x });
-    let best = Infinity;
-    for (let r = 0; r < reps; r++) {
-      const t = performance.now();
-      await s.run({ x });
-      best = Math.min(best, performance.now() - t);
-    }
-    await s.release();
-    return (2 * m * k * n) / (best / 1000) / 1e9;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-// ------------------------------------------------------------------ FLOP counts (multiply-add = 2 FLOPs)
-
-function visionFlopsPerFrame(m: LoadedModel['manifest']): number {
-  const v = m.vision;
-  const n = v.numPatches;
-  const d = v.hiddenSize;
-  const inter = 4304; // SigLIP-so400m MLP width (the 0.5B preset's vision intermediate size)
-  const conv = 2 * n * d * 3 * v.patchSize * v.patchSize;
-  const perLayer = 2 * n * 4 * d * d + 2 * 2 * n * n * d + 2 * 2 * n * d * inter;
-  const projector = 2 * n * (d * v.projectedSize + v.projectedSize * v.projectedSize);
-  return conv + v.layersUsed * perLayer + projector;
-}
-
-/** Decoder FLOPs to process `count` new tokens on top of `past` cached ones (logits for the last only). */
-function decoderFlops(m: LoadedModel['manifest'], past: number, count: number): number {
-  const t = m.text;
-  const kv = t.numKvHeads * t.headDim;
-  const linear = 2 * (t.hiddenSize * (t.hiddenSize + 2 * kv) + t.hiddenSize * t.hiddenSize + 3 * t.hiddenSize * t.intermediateSize);
-  // Causal attention: token i attends to past + i + 1 positions; QK^T and AV each 2·ctx·hidden.
-  const ctxSum = count * past + (count * (count + 1)) / 2;
-  const attention = 2 * 2 * t.hiddenSize * ctxSum;
-  return t.numLayers * (count * linear + attention) + 2 * t.hiddenSize * t.vocabSize;
-}
-
-// ------------------------------------------------------------------ child: peak RSS of a long prefill
-
-async function rssChild(pkg: string, tokens: number, chunk: number, threads: number): Promise<void> {
-  const model = await loadModel(pkg, { executionProvider: 'cpu', threads });
-  const afterLoad = process.memoryUsage().rss;
-  const h = model.manifest.text.hiddenSize;
-  const rotary = jobRotary(model.decoder, {
-    headDim: model.manifest.text.headDim,
-    ropeTheta: model.manifest.text.ropeTheta,
-    languageWindow: model.manifest.text.maxPositionEmbeddings,
-    rope: DEFAULT_SETTINGS.rope,
-    visualTokens: tokens,
-    positions: tokens + 1,
+/** A session of MatMuls [rows, k]·[k, n] for each (k, n), weights as initializers as in the model graphs. */
+async function gemmSession(threads: number, rows: number, shapes: [number, number][]): Promise<{ run(): Promise<number>; flops: number; release(): Promise<void> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'longsight-gemm-'));
+  const g = new GraphBuilder('gemm_probe', path.join(dir, 'gemm.onnx'));
+  const outs: string[] = [];
+  shapes.forEach(([k, n], i) => {
+    const x = g.input(`x${i}`, 'float32', [rows, k]);
+    const w = g.initializer(`w${i}`, 'float32', [k, n], new Uint8Array(new Float32Array(k * n).map((_, j) => Math.sin(j) * 0.01).buffer));
+    outs.push(g.output(g.op('MatMul', [x, w]), `y${i}`, 'float32', [rows, n]));
   });
-  const embeds = Float32Array.from({ length: tokens * h }, (_, i) => Math.sin(i * 0.001) * 0.5);
-  const t = performance.now();
-  log(`  [rss ${tokens}] prefill of ${tokens} tokens in chunks of ${chunk} (one run)`);
-  await model.decoder.prefill(embeds, tokens, model.decoder.emptyCache(), rotary.tensors, chunk);
-  const seconds = (performance.now() - t) / 1000;
-  process.stdout.write(JSON.stringify({ tokens, chunk, seconds, afterLoadBytes: afterLoad, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n');
-  await model.close();
+  const s = await ort.InferenceSession.create(g.save([{ domain: '', version: 17 }]), { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const feeds = Object.fromEntries(shapes.map(([k], i) => [`x${i}`, new ort.Tensor('float32', new Float32Array(rows * k).fill(0.5), [rows, k])]));
+  await s.run(feeds);
+  return {
+    flops: shapes.reduce((a, [k, n]) => a + 2 * rows * k * n, 0),
+    async run() {
+      const t = performance.now();
+      await s.run(feeds);
+      return (performance.now() - t) / 1000;
+    },
+    async release() {
+      await s.release();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ------------------------------------------------------------------ the sections
+
+async function visionAndPrefill(model: LoadedModel, plan: PlanModel, threads: number, runs: number, promptTokens: number, say: (s: string) => void): Promise<number> {
+  const m = model.manifest;
+  const v = plan.vision;
+  const t = plan.text;
+  const s = m.vision.imageSize;
+  const frames = 2;
+  const pixels = Float32Array.from({ length: frames * 3 * s * s }, (_, i) => Math.sin(i * 0.01));
+  const visionGemm = await gemmSession(threads, v.gridSize ** 2, [[v.hiddenSize, 3 * v.hiddenSize], [v.hiddenSize, v.hiddenSize], [v.hiddenSize, v.intermediateSize], [v.intermediateSize, v.hiddenSize]]);
+  const chunk = 512;
+  const qkv = (t.numHeads + 2 * t.numKvHeads) * t.headDim;
+  const decoderGemm = await gemmSession(threads, chunk, [[t.hiddenSize, qkv], [t.numHeads * t.headDim, t.hiddenSize], [t.hiddenSize, 2 * t.intermediateSize], [t.intermediateSize, t.hiddenSize]]);
+  const h = m.text.hiddenSize;
+  const rotary = jobRotary(model.decoder, { headDim: m.text.headDim, ropeTheta: m.text.ropeTheta, languageWindow: m.text.maxPositionEmbeddings, rope: DEFAULT_SETTINGS.rope, visualTokens: 0, positions: promptTokens + 1 });
+  const embeds = Float32Array.from({ length: promptTokens * h }, (_, i) => Math.sin(i * 0.001) * 0.5);
+  await model.vision.encode(pixels.subarray(0, 3 * s * s), 1, 14); // warm-up
+  await model.decoder.prefill(embeds.subarray(0, 16 * h), 16, model.decoder.emptyCache(), rotary.tensors, 16);
+  const visionS: number[] = [];
+  const visionGemmRate: number[] = [];
+  const prefillS: number[] = [];
+  const prefillGemmRate: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    log(`vision + prefill, run ${r + 1}/${runs} …`);
+    let t0 = performance.now();
+    await model.vision.encode(pixels, frames, 14);
+    visionS.push((performance.now() - t0) / 1000);
+    visionGemmRate.push(visionGemm.flops / (await visionGemm.run()) / 1e9);
+    t0 = performance.now();
+    await model.decoder.prefill(embeds, promptTokens, model.decoder.emptyCache(), rotary.tensors, chunk);
+    prefillS.push((performance.now() - t0) / 1000);
+    prefillGemmRate.push(decoderGemm.flops / (await decoderGemm.run()) / 1e9);
+  }
+  await visionGemm.release();
+  await decoderGemm.release();
+  const vFlops = frames * visionFlopsPerFrame(plan);
+  const pFlops = prefillFlops(t, promptTokens, 0);
+  const visionRate = visionS.map((x) => vFlops / x / 1e9);
+  const prefillRate = prefillS.map((x) => pFlops / x / 1e9);
+  say(`| vision (SigLIP-so400m 26 layers + projector + pooling, batch ${frames}) | ${median(visionS.map((x) => frames / x)).toFixed(3)} frames/s (${(median(visionS) / frames).toFixed(1)} s/frame) | ${median(visionRate).toFixed(1)} GFLOP/s vs GEMM ${median(visionGemmRate).toFixed(1)} GFLOP/s on SigLIP's shapes, interleaved: ${(median(visionRate.map((x, i) => x / visionGemmRate[i])) * 100).toFixed(0)}% |`);
+  say(`| prefill (${promptTokens} tokens, chunk ${chunk}, one run) | ${median(prefillS.map((x) => promptTokens / x)).toFixed(1)} tokens/s | ${median(prefillRate).toFixed(1)} GFLOP/s vs GEMM ${median(prefillGemmRate).toFixed(1)} GFLOP/s on a decoder layer's shapes at ${chunk} rows, interleaved: ${(median(prefillRate.map((x, i) => x / prefillGemmRate[i])) * 100).toFixed(0)}% |`);
+  return median(visionS) / frames;
+}
+
+async function decodeLoops(model: LoadedModel, runs: number, promptTokens: number, decodeTokens: number, say: (s: string) => void): Promise<void> {
+  const m = model.manifest;
+  const h = m.text.hiddenSize;
+  const rotary = jobRotary(model.decoder, { headDim: m.text.headDim, ropeTheta: m.text.ropeTheta, languageWindow: m.text.maxPositionEmbeddings, rope: DEFAULT_SETTINGS.rope, visualTokens: 0, positions: promptTokens + decodeTokens + 1 });
+  const embeds = Float32Array.from({ length: promptTokens * h }, (_, i) => Math.sin(i * 0.002) * 0.5);
+  const start = await model.decoder.prefill(embeds, promptTokens, model.decoder.emptyCache(), rotary.tensors, 512);
+  const last = embeds.subarray((promptTokens - 1) * h);
+  const prefix = await model.decoder.prefill(embeds.subarray(0, (promptTokens - 1) * h), promptTokens - 1, model.decoder.emptyCache(), rotary.tensors, 512);
+  const host: number[] = [];
+  const graph: number[] = [];
+  let same = true;
+  for (let r = 0; r < runs; r++) {
+    log(`decode: host loop vs graph loop, run ${r + 1}/${runs} …`);
+    let t0 = performance.now();
+    const a = await generate(model.decoder, model.embeddings, start, rotary.tensors, { maxNewTokens: decodeTokens, stopIds: new Set(), sampler: argmax });
+    host.push(decodeTokens / ((performance.now() - t0) / 1000));
+    // The graph run also feeds the prompt's last token (the host loop's prefill did): one more position, same tokens.
+    t0 = performance.now();
+    const b = await model.decoder.generate(last, 1, prefix.cache, rotary.tensors, { maxNewTokens: decodeTokens, stopIds: [], chunk: 512, temperature: 0, seed: 0 });
+    graph.push(decodeTokens / ((performance.now() - t0) / 1000));
+    same &&= JSON.stringify(a.ids) === JSON.stringify(b.ids);
+  }
+  const ratio = host.map((x, i) => graph[i] / x);
+  say(`| decode, ${decodeTokens} tokens after ${promptTokens}: host loop | ${fmt(host)} tokens/s | — |`);
+  say(`| decode, same: graph loop (ONNX Loop, one run) | ${fmt(graph)} tokens/s | graph/host ${median(ratio).toFixed(2)}×; greedy tokens identical: ${same} |`);
+}
+
+async function jpegFrames(n: number): Promise<Buffer[]> {
+  return Promise.all(Array.from({ length: n }, (_, f) => sharp({ create: { width: 384, height: 384, channels: 3, background: { r: (40 * f) % 256, g: 120, b: 200 } } }).png().toBuffer()));
+}
+
+const QUESTIONS: Question[] = [
+  'What happens in this video?', 'How many people appear?', 'What colours dominate the scene?', 'Is it day or night?',
+  'Describe the setting.', 'What is the main object?', 'Does the camera move?', 'Summarise the video in one sentence.',
+].map((text) => ({ id: questionId(text), text }));
+
+async function multiQuestion(threads: number, runs: number, frames: number, visionSecondsPerFrame: number, say: (s: string) => void): Promise<void> {
+  // The 0.5B decoder with a 2-layer vision tower: vision costs the same on both sides (45 s a frame here at full depth).
+  const { packageDir } = await ensureTinyModel({ preset: 'qwen2-0.5b', dtype: 'BF16', seed: 1, vision: { numLayers: 2 } });
+  const engine = await createOnnxEngine({ modelDir: packageDir, threads, visionBatch: 8 });
+  const video = await jpegFrames(frames);
+  const settings: InferenceSettings = InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: PAPER_POOLING, maxNewTokens: 8 });
+  const one: number[] = [];
+  const eight: number[] = [];
+  let ledger = '';
+  for (let r = 0; r < runs; r++) {
+    log(`multi-question at ${frames} frames, run ${r + 1}/${runs}: 1 question …`);
+    let t0 = performance.now();
+    const a = await engine.answer({ frames: video, questions: QUESTIONS.slice(0, 1), settings });
+    one.push((performance.now() - t0) / 1000);
+    log(`multi-question at ${frames} frames, run ${r + 1}/${runs}: 8 questions …`);
+    t0 = performance.now();
+    const b = await engine.answer({ frames: video, questions: QUESTIONS, settings });
+    eight.push((performance.now() - t0) / 1000);
+    const k = b.transferBytes.byKind;
+    ledger = `${a.visualTokens} visual tokens; 1 question: ${(a.transferBytes.total / 1e6).toFixed(1)} MB (KV 0 B either way); 8 questions: ${(b.transferBytes.total / 1e6).toFixed(1)} MB (KV out ${(k.kvOut / 1e6).toFixed(1)} MB once, in ${(k.kvIn / 1e6).toFixed(1)} MB = 8 × out), ${b.transferBytes.perGeneratedToken} B per generated token`;
+  }
+  await engine.close();
+  const ratios = eight.map((x, i) => x / one[i]);
+  const fullVision = frames * visionSecondsPerFrame;
+  say(`| multi-question, ${frames} frames (paper pooling), ≤ 8 new tokens, 2-layer vision: 1 question | ${fmt(one, 1)} s | — |`);
+  say(`| same, 8 questions in one job | ${fmt(eight, 1)} s | 8 questions ÷ 1 question = ${median(ratios).toFixed(2)}× (with the full 26-layer tower's ${fullVision.toFixed(0)} s of vision on both sides: ${((median(eight) + fullVision) / (median(one) + fullVision)).toFixed(2)}×) |`);
+  say(`| transfer ledger of those jobs | ${ledger} | — |`);
+}
+
+async function questionsMatchSeparateRuns(threads: number, say: (s: string) => void): Promise<void> {
+  const { packageDir } = await ensureTinyModel({ preset: 'wide', seed: 7 });
+  const engine = await createOnnxEngine({ modelDir: packageDir, threads, stopIds: [] });
+  const video = await jpegFrames(8);
+  const settings = InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: PAPER_POOLING, maxNewTokens: 12 });
+  const together = await engine.answer({ frames: video, questions: QUESTIONS, settings });
+  let equal = 0;
+  for (let i = 0; i < QUESTIONS.length; i++) {
+    const alone = await engine.answer({ frames: video, questions: [QUESTIONS[i]], settings });
+    if (alone.answers[0].text === together.answers[i].text) equal++;
+  }
+  await engine.close();
+  const distinct = new Set(together.answers.map((a) => a.text)).size;
+  say(`| each question of the 8-question job vs its own one-question job (wide checkpoint, seed 7, 12 tokens) | ${equal} of 8 identical; ${distinct} distinct answers among the 8 questions | — |`);
+}
+
+async function cancellation(runs: number, say: (s: string) => void): Promise<void> {
+  const { packageDir } = await ensureTinyModel({ preset: 'wide' });
+  const engine = await createIsolatedEngine({ modelDir: packageDir, threads: 1, stopIds: [] });
+  const video = await jpegFrames(1);
+  const settings = (n: number) => InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, maxNewTokens: n });
+  const rejected: number[] = [];
+  const free: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    log(`cancellation, run ${r + 1}/${runs} …`);
+    const ac = new AbortController();
+    const long = engine.answer({ frames: video, questions: QUESTIONS.slice(0, 1), settings: settings(512), signal: ac.signal }).catch(() => undefined);
+    await new Promise((res) => setTimeout(res, 1000));
+    const t0 = performance.now();
+    ac.abort(new Error('stop'));
+    await long;
+    rejected.push(performance.now() - t0);
+    await engine.answer({ frames: video, questions: QUESTIONS.slice(0, 1), settings: settings(1) });
+    free.push((performance.now() - t0) / 1000);
+  }
+  await engine.close();
+  say(`| cancellation: abort 1 s into a 512-token answer (wide, isolated engine): job rejected after | ${fmt(rejected, 1)} ms | the engine answers again after ${fmt(free, 1)} s (the rest of the one run onnxruntime cannot interrupt; a stopping worker kills it instead) |`);
 }
 
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const threads = Number(arg('threads', String(os.cpus().length)));
-  if (process.argv[2] === '--rss-child') return rssChild(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), threads);
-
-  const promptTokens = Number(arg('prompt', '1024'));
-  const decodeTokens = Number(arg('decode', '32'));
-  const frames = Number(arg('frames', '2'));
-  const rssPoints = arg('rss', '4096,16384').split(',').map(Number);
-  const chunk = DEFAULT_SETTINGS.prefillChunk;
-  const out: string[] = [];
+  const { values } = parseArgs({
+    options: {
+      threads: { type: 'string', default: String(os.cpus().length) },
+      runs: { type: 'string', default: '3' },
+      prompt: { type: 'string', default: '1024' },
+      decode: { type: 'string', default: '32' },
+      frames: { type: 'string', default: '64' },
+    },
+  });
+  const threads = Number(values.threads);
+  const runs = Number(values.runs);
+  const promptTokens = Number(values.prompt);
+  const decodeTokens = Number(values.decode);
+  const frames = Number(values.frames);
+  if (runs < 3) throw new Error('--runs must be at least 3 (every timed figure is a median)');
+  const lines: string[] = [];
   const say = (line: string) => {
-    out.push(line);
+    lines.push(line);
     console.log(line);
   };
-
+  say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; onnxruntime-node ${require('onnxruntime-node/package.json').version}, CPU EP, ${threads} intra-op threads; load average at start ${os.loadavg()[0].toFixed(1)}; ${runs} runs per figure`);
+  say('');
+  say('| measure | result | beside |');
+  say('|---|---|---|');
   const pkg = await ensureBenchPackage();
-  say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / GB).toFixed(0)} GB RAM; onnxruntime-node ${require('onnxruntime-node/package.json').version}, CPU EP, ${threads} intra-op threads; load average at start ${os.loadavg()[0].toFixed(1)}`);
-
-  log('measuring the MatMul rate …');
-  const mmDecoder = await matmulRate(threads, 512, 896, 4864);
-  const mmVision = await matmulRate(threads, 729, 1152, 4304);
-  const rate = Math.max(mmDecoder, mmVision);
-  say(`MatMul rate (fp32, best of 5): [512×896]·[896×4864] ${mmDecoder.toFixed(1)} GFLOP/s, [729×1152]·[1152×4304] ${mmVision.toFixed(1)} GFLOP/s → reference rate ${rate.toFixed(1)} GFLOP/s`);
-  const frac = (flops: number, seconds: number) => `${((flops / seconds / 1e9 / rate) * 100).toFixed(0)}% of MatMul rate (${(flops / seconds / 1e9).toFixed(1)} GFLOP/s)`;
-
-  log('loading the model …');
   const model = await loadModel(pkg, { executionProvider: 'cpu', threads });
-  const m = model.manifest;
-
-  // Vision: a warm-up frame, then `frames` frames in one batch.
-  {
-    const s = m.vision.imageSize;
-    const pixels = Float32Array.from({ length: frames * 3 * s * s }, (_, i) => Math.sin(i * 0.01));
-    log('vision warm-up …');
-    await model.vision.encode(pixels.subarray(0, 3 * s * s), 1, 1);
-    log(`vision: ${frames} frames …`);
-    const t = performance.now();
-    await model.vision.encode(pixels, frames, frames);
-    const sec = (performance.now() - t) / 1000;
-    say(`vision (SigLIP-so400m 26 layers + projector, batch ${frames}): ${(frames / sec).toFixed(2)} frames/s (${(sec / frames).toFixed(2)} s/frame), ${frac(visionFlopsPerFrame(m) * frames, sec)}`);
-  }
-
-  // Prefill and decode.
-  {
-    const h = m.text.hiddenSize;
-    const rotary = jobRotary(model.decoder, { headDim: m.text.headDim, ropeTheta: m.text.ropeTheta, languageWindow: m.text.maxPositionEmbeddings, rope: DEFAULT_SETTINGS.rope, visualTokens: promptTokens, positions: promptTokens + decodeTokens + 1 });
-    const embeds = Float32Array.from({ length: promptTokens * h }, (_, i) => Math.sin(i * 0.001) * 0.5);
-    log('decoder warm-up …');
-    await model.decoder.prefill(embeds.subarray(0, 16 * h), 16, model.decoder.emptyCache(), rotary.tensors, 16);
-    log(`prefill ${promptTokens} tokens (chunk 512) …`);
-    let t = performance.now();
-    let state = await model.decoder.prefill(embeds, promptTokens, model.decoder.emptyCache(), rotary.tensors, 512);
-    let sec = (performance.now() - t) / 1000;
-    say(`prefill ${promptTokens} tokens (chunk 512): ${(promptTokens / sec).toFixed(1)} tokens/s, ${frac(decoderFlops(m, 0, promptTokens), sec)}`);
-    log(`decode ${decodeTokens} tokens …`);
-    t = performance.now();
-    let flops = 0;
-    for (let i = 0; i < decodeTokens; i++) {
-      flops += decoderFlops(m, state.cache.length, 1);
-      state = await model.decoder.step(model.embeddings.gather([1000 + i]), 1, state.cache, rotary.tensors);
-    }
-    sec = (performance.now() - t) / 1000;
-    const weightBytes = 4 * (m.text.numLayers * (m.text.hiddenSize * (2 * m.text.hiddenSize + 2 * m.text.numKvHeads * m.text.headDim) + 3 * m.text.hiddenSize * m.text.intermediateSize) + m.text.hiddenSize * m.text.vocabSize);
-    say(`decode ${decodeTokens} tokens after ${promptTokens}: ${(decodeTokens / sec).toFixed(2)} tokens/s (${((sec / decodeTokens) * 1000).toFixed(0)} ms/token), ${frac(flops, sec)}; memory-bound: ${(weightBytes / GB).toFixed(2)} GB of fp32 weights read per token = ${((weightBytes * decodeTokens) / sec / GB).toFixed(1)} GB/s`);
-  }
+  const plan = loadPlanModel(pkg);
+  const visionPerFrame = await visionAndPrefill(model, plan, threads, runs, promptTokens, say);
+  await decodeLoops(model, runs, promptTokens, decodeTokens, say);
   await model.close();
-
-  // Multi-question saving: one job with 8 questions (shared prefix) vs 8 one-question jobs.
-  {
-    const texts = [
-      'What happens in this video?', 'How many people appear?', 'What colours dominate the scene?', 'Is it day or night?',
-      'Describe the setting.', 'What is the main object?', 'Does the camera move?', 'Summarise the video in one sentence.',
-    ];
-    const questions = texts.map((text) => ({ id: questionId(text), text }));
-    const jpegs = await Promise.all(
-      Array.from({ length: frames }, (_, f) => sharp({ create: { width: 384, height: 384, channels: 3, background: { r: 40 * f, g: 120, b: 200 } } }).jpeg().toBuffer()),
-    );
-    const settings = InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: STOCK_POOLING, maxNewTokens: 8 });
-    const engine = await createOnnxEngine({ modelDir: pkg, threads, visionBatch: frames });
-    log(`multi-question: 8 questions in one job, ${frames} frames …`);
-    let t = performance.now();
-    const shared = await engine.answer({ frames: jpegs, questions, settings });
-    const sharedSec = (performance.now() - t) / 1000;
-    log('multi-question: 8 separate one-question jobs …');
-    t = performance.now();
-    const separate = [];
-    for (const q of questions) separate.push(await engine.answer({ frames: jpegs, questions: [q], settings }));
-    const separateSec = (performance.now() - t) / 1000;
-    await engine.close();
-    const same = separate.every((r, i) => r.answers[0].text === shared.answers[i].text);
-    say(
-      `multi-question (${frames} frames = ${shared.visualTokens} visual tokens, 8 questions, ≤ 8 new tokens each): one job ${sharedSec.toFixed(1)} s vs 8 separate jobs ${separateSec.toFixed(1)} s → ` +
-        `${(separateSec / sharedSec).toFixed(2)}× faster, ${((1 - sharedSec / separateSec) * 100).toFixed(0)}% saved; answers identical: ${same}`,
-    );
-  }
-
-  // Peak RSS of long prompts, each in a fresh process.
-  if (!process.argv.includes('--skip-rss')) {
-    for (const tokens of rssPoints) {
-      log(`peak RSS: ${tokens}-token prefill (chunk ${chunk}) in a child process …`);
-      const res = execFileSync(process.execPath, [...process.execArgv, __filename, '--rss-child', pkg, String(tokens), String(chunk), '--threads', String(threads)], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-        maxBuffer: 1 << 20,
-      });
-      const r = JSON.parse(res.trim().split('\n').pop()!) as { seconds: number; afterLoadBytes: number; peakRssBytes: number };
-      const kv = 2 * m.text.numLayers * m.text.numKvHeads * m.text.headDim * tokens * 4;
-      say(
-        `peak RSS, ${tokens}-token prompt, chunked prefill (chunk ${chunk}): ${(r.peakRssBytes / GB).toFixed(2)} GB ` +
-          `(after loading the model ${(r.afterLoadBytes / GB).toFixed(2)} GB; fp32 KV cache ${(kv / MB).toFixed(0)} MB; prefill ${r.seconds.toFixed(0)} s = ${(tokens / r.seconds).toFixed(0)} tokens/s)`,
-      );
-    }
-  }
-  console.log('\n--- summary ---\n' + out.join('\n'));
+  await multiQuestion(threads, runs, frames, visionPerFrame, say);
+  await questionsMatchSeparateRuns(threads, say);
+  await cancellation(runs, say);
+  say('');
+  say(`load average at the end ${os.loadavg()[0].toFixed(1)}`);
+  console.log('\n--- summary ---\n' + lines.join('\n'));
 }
 
 main().catch((err) => {
