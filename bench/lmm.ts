@@ -19,7 +19,6 @@
  *
  *   npm run bench:lmm [-- --threads 2] [--runs 3] [--prompt 1024] [--decode 32] [--frames 64]
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,52 +26,20 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { DEFAULT_SETTINGS, InferenceSettingsSchema, PAPER_POOLING, questionId, type InferenceSettings, type Question } from '../lib/contracts';
-import { convertCheckpoint } from '../container/convert/convert';
 import { ensureTinyModel } from '../container/convert/tiny-model-package';
 import { GraphBuilder } from '../container/onnx/graph-builder';
 import { prefillFlops, visionFlopsPerFrame } from '../container/plan/time';
 import { loadPlanModel, type PlanModel } from '../container/plan/model-dims';
-import { generateTinyCheckpoint } from '../container/testing/tiny-checkpoint';
 import { generate } from '../container/runtime/generate';
 import { createIsolatedEngine } from '../container/runtime/isolated-engine';
 import { loadModel, type LoadedModel } from '../container/runtime/loaded-model';
 import { createOnnxEngine } from '../container/runtime/onnx-engine';
 import { jobRotary } from '../container/runtime/rotary';
 import { argmax } from '../container/runtime/sampler';
+import { benchLog, ensureBenchPackage, median } from './support/bench-model';
 
-const ROOT = path.resolve(__dirname, '..');
-const log = (msg: string) => process.stderr.write(`[bench:lmm ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const log = benchLog('lmm');
 const fmt = (xs: number[], digits = 2) => `median ${median(xs).toFixed(digits)} (runs ${xs.map((x) => x.toFixed(digits)).join(', ')})`;
-
-// ------------------------------------------------------------------ models on disk
-
-function converterHash(): string {
-  const h = createHash('sha256');
-  for (const dir of ['container/convert', 'container/onnx', 'container/testing', 'container/safetensors', 'container/model']) {
-    for (const f of fs.readdirSync(path.join(ROOT, dir)).sort()) if (f.endsWith('.ts')) h.update(fs.readFileSync(path.join(ROOT, dir, f)));
-  }
-  return h.digest('hex').slice(0, 12);
-}
-
-/** The random 0.5B-shaped checkpoint (generation takes minutes) is kept in .cache/bench-lmm/; the package is rebuilt when the converter changes. */
-async function ensureBenchPackage(): Promise<string> {
-  const root = path.join(ROOT, '.cache', 'bench-lmm');
-  const ckpt = path.join(root, 'checkpoint-qwen2-0.5b-bf16-seed1');
-  const pkg = path.join(root, `package-fp32-${converterHash()}`);
-  if (fs.existsSync(path.join(pkg, 'READY'))) return pkg;
-  if (!fs.existsSync(path.join(ckpt, 'READY'))) {
-    fs.rmSync(ckpt, { recursive: true, force: true });
-    log(`generating a random qwen2-0.5b-shaped BF16 checkpoint in ${ckpt} …`);
-    generateTinyCheckpoint(ckpt, { preset: 'qwen2-0.5b', dtype: 'BF16', seed: 1 });
-    fs.writeFileSync(path.join(ckpt, 'READY'), new Date().toISOString());
-  }
-  for (const old of fs.readdirSync(root)) if (old.startsWith('package-fp32-')) fs.rmSync(path.join(root, old), { recursive: true, force: true });
-  log('converting to fp32 …');
-  await convertCheckpoint(ckpt, pkg, { dtype: 'fp32' });
-  fs.writeFileSync(path.join(pkg, 'READY'), new Date().toISOString());
-  return pkg;
-}
 
 // ------------------------------------------------------------------ GEMM rate on given shapes
 

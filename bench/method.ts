@@ -8,13 +8,15 @@
  *    the stock pooling (every frame 14×14) and the paper's default schedule (K=4, s_h=2, s_l=8) each
  *    run in a fresh child process (container/plan/measure-decoder.ts): the runtime's pooling
  *    builder, prompt assembly, the job's RoPE tables (visual-yarn), chunked prefill and a few
- *    decode steps on onnxruntime-node's CPU EP. Random projected features stand in for the vision
- *    tower (its cost is per frame and the same for both schedules). Peak RSS growth and wall time
- *    per job, beside the planner's estimate for the same job.
+ *    decode steps on onnxruntime-node's CPU EP. Random pooled tokens stand in for the vision tower
+ *    in those processes; the tower's own time is measured apart on the full SigLIP-so400m (26 layers +
+ *    projector + pooling, the bench model of bench:lmm, median of 3 batches of 2 frames) and added per
+ *    frame: the same per frame for both schedules. Stock and paper alternate, `--runs` times (≥ 3);
+ *    peak RSS growth and times are medians, beside the planner's estimate for the same job.
  * 2. The planner's figures for LLaVA-OneVision-7B (fp16, GPU target) at 256 and 512 frames, stock
  *    vs progressive, and for the full-depth 0.5B model on the CPU.
  *
- * Options: --layers N (2) --frames 32,64,128,256 --chunk 2048 --threads 2 --new-tokens 8
+ * Options: --layers N (2) --frames 32,64,128,256 --chunk 2048 --threads 2 --new-tokens 8 --runs 3
  *          --no-gc (measure without collecting garbage between decoder steps)
  *          --no-arena (run the decoder with onnxruntime's CPU memory arena disabled: an experiment).
  */
@@ -27,6 +29,8 @@ import { formatGiB } from '../container/plan/format';
 import { measureDecoderJob, type MeasureResult } from '../container/plan/measure';
 import { decoderProcessPeak, planMemory } from '../container/plan/memory';
 import { loadPlanModel } from '../container/plan/model-dims';
+import { loadModel } from '../container/runtime/loaded-model';
+import { ensureBenchPackage, median } from './support/bench-model';
 
 const REPO = path.resolve(__dirname, '..');
 const CONFIG_7B = path.join(REPO, 'container/plan/models/llava-onevision-qwen2-7b-ov.config.json');
@@ -37,6 +41,26 @@ function log(msg: string): void {
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
+/** Seconds per frame of the full vision tower (SigLIP-so400m 26 layers + projector + pooling), median of 3 batches of 2. */
+async function measureVisionPerFrame(threads: number): Promise<number> {
+  log('vision tower: loading the 0.5B-shaped bench model (generated and converted on first use) …');
+  const model = await loadModel(await ensureBenchPackage(), { executionProvider: 'cpu', threads });
+  try {
+    const s = model.manifest.vision.imageSize;
+    const pixels = Float32Array.from({ length: 2 * 3 * s * s }, (_, i) => Math.sin(i * 0.01));
+    await model.vision.encode(pixels.subarray(0, 3 * s * s), 1, 14);
+    const times: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t = performance.now();
+      await model.vision.encode(pixels, 2, 14);
+      times.push((performance.now() - t) / 2000);
+    }
+    return median(times);
+  } finally {
+    await model.close();
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -45,6 +69,7 @@ async function main(): Promise<void> {
       chunk: { type: 'string', default: '2048' },
       threads: { type: 'string', default: '2' },
       'new-tokens': { type: 'string', default: '8' },
+      runs: { type: 'string', default: '3' },
       'no-gc': { type: 'boolean', default: false },
       'no-arena': { type: 'boolean', default: false },
     },
@@ -54,6 +79,8 @@ async function main(): Promise<void> {
   const chunk = Number(values.chunk);
   const threads = Number(values.threads);
   const newTokens = Number(values['new-tokens']);
+  const runs = Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 3) throw new Error('--runs must be an integer ≥ 3 (every timed figure is a median)');
   const forceGc = !values['no-gc'];
   const arena = !values['no-arena'];
   for (const [k, v] of Object.entries({ layers, chunk, threads, newTokens })) if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
@@ -72,14 +99,17 @@ async function main(): Promise<void> {
   const rope = RopeExtensionSchema.parse({});
   const questionTokens = 16;
 
+  const visionSecondsPerFrame = await measureVisionPerFrame(threads);
+  log(`vision tower (SigLIP-so400m, 26 layers): ${visionSecondsPerFrame.toFixed(1)} s per frame (median of 3)`);
+
   interface Row {
     frames: number;
     schedule: string;
     visualTokens: number;
     promptTokens: number;
     ropeScale: number;
-    measured: MeasureResult;
-    wallMs: number;
+    /** One per run. */
+    measured: MeasureResult[];
     estimate: number;
   }
   const rows: Row[] = [];
@@ -88,30 +118,39 @@ async function main(): Promise<void> {
     ['paper', PAPER_POOLING],
   ];
   for (const frames of frameCounts) {
-    for (const [name, pooling] of schedules) {
-      log(`${frames} frames, ${name} pooling: running…`);
-      const started = Date.now();
-      const measured = await measureDecoderJob({ packageDir, frames, pooling, rope, chunk, questionTokens, newTokens, threads, forceGc, arena });
-      const wallMs = Date.now() - started;
-      const plan = planMemory({ model, frames, pooling, chunk, dtype: 'fp32', questionTokens, maxNewTokens: newTokens, rope, target: 'cpu' });
-      const estimate = decoderProcessPeak(plan.chosen.budget);
-      rows.push({ frames, schedule: name, visualTokens: measured.visualTokens, promptTokens: measured.promptTokens, ropeScale: measured.ropeScale, measured, wallMs, estimate });
-      log(`${frames} frames, ${name}: ${measured.promptTokens} prompt tokens, peak +${MiB(measured.peakGrowth)} (planner ${MiB(estimate)}), prefill ${(measured.ms.prefill / 1000).toFixed(1)} s, wall ${(wallMs / 1000).toFixed(1)} s`);
+    const byName = new Map<string, Row>();
+    for (let r = 0; r < runs; r++) {
+      // Alternate the two sides, so a change in the machine's load falls on both.
+      for (const [name, pooling] of r % 2 === 0 ? schedules : [...schedules].reverse()) {
+        log(`${frames} frames, ${name} pooling, run ${r + 1}/${runs}: running…`);
+        const measured = await measureDecoderJob({ packageDir, frames, pooling, rope, chunk, questionTokens, newTokens, threads, forceGc, arena });
+        let row = byName.get(name);
+        if (!row) {
+          const plan = planMemory({ model, frames, pooling, chunk, dtype: 'fp32', questionTokens, maxNewTokens: newTokens, rope, target: 'cpu' });
+          row = { frames, schedule: name, visualTokens: measured.visualTokens, promptTokens: measured.promptTokens, ropeScale: measured.ropeScale, measured: [], estimate: decoderProcessPeak(plan.chosen.budget) };
+          byName.set(name, row);
+        }
+        row.measured.push(measured);
+        log(`${frames} frames, ${name}: ${measured.promptTokens} prompt tokens, peak +${MiB(measured.peakGrowth)} (planner ${MiB(row.estimate)}), prefill ${(measured.ms.prefill / 1000).toFixed(1)} s`);
+      }
     }
+    rows.push(...schedules.map(([name]) => byName.get(name)!));
   }
 
   const lines: string[] = [];
-  lines.push(`Measured (CPU EP, ${threads} threads, Qwen2-0.5B decoder dims × ${layers} layers, fp32, prefill chunk ${chunk}, ${newTokens} decode steps, ${forceGc ? 'GC after each decoder step' : 'no forced GC'}${arena ? '' : ', onnxruntime CPU arena OFF'}):`);
+  lines.push(`Measured (CPU EP, ${threads} threads, Qwen2-0.5B decoder dims × ${layers} layers, fp32, prefill chunk ${chunk}, ${newTokens} generated tokens, ${forceGc ? 'GC after each decoder run' : 'no forced GC'}${arena ? '' : ', onnxruntime CPU arena OFF'}; medians of ${runs} alternating runs; vision ${visionSecondsPerFrame.toFixed(1)} s/frame measured on the full SigLIP-so400m):`);
   lines.push('');
-  lines.push('| frames | pooling | visual tokens | s | peak RSS growth | planner estimate | job time (pooling + prefill + decode) | peak vs stock | time vs stock |');
-  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| frames | pooling | visual tokens | s | peak RSS growth | planner estimate | decoder (prefill + decode) | job incl. vision | peak vs stock | decoder time vs stock | job time vs stock |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const peak = (x: Row) => median(x.measured.map((m) => m.peakGrowth));
+  const decoderMs = (x: Row) => median(x.measured.map((m) => m.ms.prefill + m.ms.decode + m.ms.visual));
+  const jobMs = (x: Row) => decoderMs(x) + x.frames * visionSecondsPerFrame * 1000;
+  const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(1)}%`;
   for (const r of rows) {
     const stock = rows.find((x) => x.frames === r.frames && x.schedule === 'stock')!;
-    const dMem = r === stock ? '' : `${((r.measured.peakGrowth / stock.measured.peakGrowth - 1) * 100).toFixed(1)}%`;
-    const job = (x: Row) => x.measured.ms.prefill + x.measured.ms.decode + x.measured.ms.visual;
-    const dTime = r === stock ? '' : `${((job(r) / job(stock) - 1) * 100).toFixed(1)}%`;
+    const vs = (f: (x: Row) => number) => (r === stock ? '' : pct(f(r), f(stock)));
     lines.push(
-      `| ${r.frames} | ${r.schedule === 'stock' ? 'stock (stride 2)' : 'paper K=4 (2,8)'} | ${r.visualTokens.toLocaleString('en-US')} | ${r.ropeScale === 1 ? '1' : r.ropeScale.toFixed(3)} | ${MiB(r.measured.peakGrowth)} | ${MiB(r.estimate)} (${((r.estimate / r.measured.peakGrowth - 1) * 100).toFixed(1)}%) | ${(job(r) / 1000).toFixed(1)} s | ${dMem} | ${dTime} |`,
+      `| ${r.frames} | ${r.schedule === 'stock' ? 'stock (stride 2)' : 'paper K=4 (2,8)'} | ${r.visualTokens.toLocaleString('en-US')} | ${r.ropeScale === 1 ? '1' : r.ropeScale.toFixed(3)} | ${MiB(peak(r))} | ${MiB(r.estimate)} (${pct(r.estimate, peak(r))}) | ${(decoderMs(r) / 1000).toFixed(1)} s | ${(jobMs(r) / 1000).toFixed(0)} s | ${vs(peak)} | ${vs(decoderMs)} | ${vs(jobMs)} |`,
     );
   }
 
@@ -148,7 +187,7 @@ async function main(): Promise<void> {
   const outDir = path.join(REPO, '.cache', 'bench-method');
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'results.md'), `${text}\n`);
-  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ layers, chunk, threads, newTokens, forceGc, arena, rows }, null, 2));
+  fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ layers, chunk, threads, newTokens, forceGc, arena, runs, visionSecondsPerFrame, rows }, null, 2));
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s; tables also in .cache/bench-method/results.md`);
 }
 
