@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../lib/aws-clients';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
-import { startDdbProxy, type DdbProxy } from './support/ddb-proxy';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy';
 import { answersOf, drain, inProcessWorker, queueDepth, waitFor, waitStatus } from './support/harness';
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
@@ -22,14 +22,14 @@ jest.setTimeout(120_000);
 
 let local: LocalAws;
 let engine: AnswerEngine;
-let proxy: DdbProxy;
+let proxy: FaultProxy;
 let r: LongsightResources;
 
 beforeAll(async () => {
   const dir = await tinyModelDir();
   local = await startLocalAws({ visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
   engine = await createOnnxEngine({ modelDir: dir, executionProvider: 'cpu', threads: 1 });
-  proxy = await startDdbProxy(local.aws.endpoints.dynamodb);
+  proxy = await startFaultProxy(local.aws.endpoints.dynamodb);
   r = await provisionLongsight(local.clients, { queue: 'ddb-faults' }, { visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
 });
 afterAll(async () => {

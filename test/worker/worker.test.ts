@@ -200,7 +200,7 @@ test('the heartbeat keeps a job longer than the visibility timeout from being re
     expect(item.status).toBe('DONE');
     expect(item.attempts).toBe(1);
     expect(item.workerId).toBe('slow');
-    expect(b.stats).toEqual({ done: 0, failed: 0, retried: 0, duplicates: 0, released: 0 });
+    expect(b.stats).toEqual({ done: 0, failed: 0, retried: 0, duplicates: 0, handedBack: 0, released: 0 });
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }

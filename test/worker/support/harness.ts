@@ -5,7 +5,7 @@ import { createLogger } from '../../../lib/log';
 import type { AwsClients } from '../../../lib/aws-clients';
 import type { AnswerEngine } from '../../../container/runtime/engine';
 import { createEmfMetrics } from '../../../container/worker/metrics';
-import { startWorker, type RunningWorker } from '../../../container/worker/worker';
+import { startWorker, type RunningWorker, type WorkerOptions } from '../../../container/worker/worker';
 import type { LongsightResources } from '../../../container/local/embedded-aws';
 import { answersOfJob, getJob } from '../../../container/local/job-queries';
 
@@ -27,6 +27,7 @@ export function inProcessWorker(
   engine: AnswerEngine,
   over: WorkerConfigInput = {},
   name = 'w1',
+  options: Partial<WorkerOptions> = {},
 ): RunningWorker & { metricLines: string[] } {
   const metricLines: string[] = [];
   const config = parseWorkerConfig({ ...FAST_CONFIG, ...over });
@@ -40,6 +41,7 @@ export function inProcessWorker(
     workerId: name,
     log: createLogger({ service: 'test-worker', workerId: name }),
     metrics: createEmfMetrics(config.metrics.namespace, config.metrics.dimensions, true, (l) => metricLines.push(l)),
+    ...options,
   });
   return Object.assign(w, { metricLines });
 }
