@@ -34,6 +34,8 @@ import { StatusLine } from './status-line';
 import { removeLocalState, resolveTarget, writeLocalState, type Resources } from './targets';
 import { uploadFile } from './upload';
 import { spawnWorkers, stopWorkers, type WorkerProcess } from './worker-processes';
+import { startLocalReconciler } from './reconciler';
+import type { Periodic } from '../../lib/periodic';
 
 export interface PipelineOptions {
   videos: string[];
@@ -147,6 +149,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   let clients: AwsClients | undefined;
   let workers: WorkerProcess[] = [];
   let workerLog: WriteStream | undefined;
+  let reconciler: Periodic | undefined;
   const logDir = join(cacheDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const logFile = o.logFile ?? join(logDir, `run-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
@@ -209,6 +212,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       workerLog = spawned.log;
       note(`Workers: ${o.workers} local process${o.workers > 1 ? 'es' : ''} (CPU, onnxruntime) polling ${resources.queueUrl}`);
     }
+    // The scheduled reconciler of the stack, in-process (local targets): stranded jobs re-queued or failed.
+    if (!remote) reconciler = startLocalReconciler(c, resources, visibility, workerLog);
     o.onReady?.({ clients: c, resources, workers, env: sdkEnv });
 
     // 5. Upload (sidecar first: the Lambda reads it when the video's event arrives).
@@ -373,6 +378,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     status.done();
+    await reconciler?.stop();
     await stopWorkers(workers, 20_000);
     workerLog?.end();
     clients?.s3.destroy();

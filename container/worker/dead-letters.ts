@@ -19,6 +19,7 @@ import type { Logger } from '../../lib/log';
 import type { JobStore } from './job-store';
 import type { Metrics } from './metrics';
 import { mapLimit } from '../../lib/map-limit';
+import { startPeriodic, type Periodic } from '../../lib/periodic';
 import { jobIdIn } from './process-job';
 
 export interface DeadLetterDeps {
@@ -122,38 +123,16 @@ async function reconcileDeadLetter(d: DeadLetterDeps, jobId: string): Promise<bo
   }
 }
 
-export interface DeadLetterSweeper {
-  /** Stops the timer; resolves once a sweep under way has finished. */
-  stop(): Promise<void>;
-}
-
 /** Sweeps at start, then every `everyMs`, until stopped. Failures are logged, never thrown. */
-export function startDeadLetterSweeper(d: DeadLetterDeps, everyMs: number): DeadLetterSweeper {
+export function startDeadLetterSweeper(d: DeadLetterDeps, everyMs: number): Periodic {
   // Held past the next pass: a DLQ larger than one pass's bound is read in turn, not resampled.
   const options: SweepOptions = { holdSeconds: Math.ceil(everyMs / 1000) + 30 };
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = sweepDeadLetters(d, options)
-      .then((r) => {
-        if (r.failed > 0) d.log.info('dead-letter sweep', { ...r });
-      })
-      .catch((e) => d.log.warn('dead-letter sweep failed; next sweep retries', { error: e }))
-      .finally(() => {
-        if (!stopped) {
-          timer = setTimeout(tick, everyMs);
-          // Never keeps the process alive on its own.
-          timer.unref();
-        }
-      });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+  return startPeriodic(
+    async () => {
+      const r = await sweepDeadLetters(d, options);
+      if (r.failed > 0) d.log.info('dead-letter sweep', { ...r });
     },
-  };
+    everyMs,
+    (e) => d.log.warn('dead-letter sweep failed; next sweep retries', { error: e }),
+  );
 }

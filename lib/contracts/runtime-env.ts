@@ -5,6 +5,8 @@
 export const ENV = {
   /** JSON of ExtractRuntimeConfig (extraction limits, default inference settings, default questions). */
   extractConfig: 'LONGSIGHT_EXTRACT_CONFIG',
+  /** JSON of ReconcilerRuntimeConfig (the scheduled reconciler's thresholds). */
+  reconcilerConfig: 'LONGSIGHT_RECONCILER_CONFIG',
   /** JSON of WorkerConfig. */
   workerConfig: 'LONGSIGHT_WORKER_CONFIG',
   jobsTable: 'LONGSIGHT_JOBS_TABLE',

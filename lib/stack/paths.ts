@@ -6,6 +6,9 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** The frame-extraction Lambda's entry (exports `handler`). */
 export const EXTRACT_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambda', 'extract-frames', 'handler.ts');
 
+/** The reconciler Lambda's entry (exports `handler`). */
+export const RECONCILE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambda', 'reconcile', 'handler.ts');
+
 /** The worker image is built from the repository root with this Dockerfile. */
 export const WORKER_DOCKERFILE = 'container/Dockerfile';
 

@@ -279,6 +279,47 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
     });
   });
 
+  describe('reconciler', () => {
+    it('runs on an EventBridge schedule from the environment, one pass at a time, with its thresholds validated', () => {
+      const fnId = id(s.stack.reconciler.fn);
+      const rule = s.json.Resources[id(s.stack.reconciler.schedule)].Properties;
+      expect(rule.ScheduleExpression).toBe(`rate(${config.reconciler.scheduleMinutes} minute${config.reconciler.scheduleMinutes === 1 ? '' : 's'})`);
+      expect(rule.State).toBe('ENABLED');
+      expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+      const fn = s.json.Resources[fnId].Properties;
+      expect(fn.ReservedConcurrentExecutions).toBe(1);
+      const env = fn.Environment.Variables;
+      expect(JSON.parse(env[ENV.reconcilerConfig])).toEqual({
+        staleAfterSeconds: config.reconciler.staleAfterMinutes * 60,
+        extractionGiveUpSeconds: config.reconciler.extractionGiveUpMinutes * 60,
+        maxAttempts: config.queue.maxReceiveCount,
+        maxJobsPerPass: 1000,
+        maxDeadLettersPerPass: 1000,
+        deadLetterHoldSeconds: config.reconciler.scheduleMinutes * 60 + 60,
+        leaseSeconds: config.queue.visibilityTimeoutSeconds,
+        metricDimensions: { Stack: s.stack.stackName },
+      });
+      expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
+      expect(env[ENV.dlqUrl]).toEqual({ Ref: id(s.stack.jobQueue.deadLetterQueue) });
+      // EventBridge may invoke it, nothing else.
+      const perms = resourcesOfType(s, 'AWS::Lambda::Permission').filter(([, r]) => JSON.stringify(r.Properties.FunctionName).includes(fnId));
+      expect(perms.map(([, r]) => r.Properties.Principal)).toEqual(['events.amazonaws.com']);
+    });
+
+    it('may only do what a pass does: query byStatus, read and conditionally update jobs, send job messages, read (never delete) the DLQ, read frame manifests', () => {
+      const roleId = id(s.stack.reconciler.fn.role as any);
+      const mine = policyStatements(s).filter((p) => p.roles.includes(roleId));
+      const byAction = Object.fromEntries(mine.flatMap((p) => actionsOf(p.statement).map((a) => [a, JSON.stringify(p.statement.Resource)])));
+      expect(Object.keys(byAction).filter((a) => !a.startsWith('logs:')).sort()).toEqual(
+        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:GetObject', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:SendMessage'].sort(),
+      );
+      expect(byAction['dynamodb:Query']).toContain('/index/byStatus');
+      expect(byAction['sqs:SendMessage']).toContain(id(s.stack.jobQueue.queue));
+      expect(byAction['sqs:ReceiveMessage']).toContain(id(s.stack.jobQueue.deadLetterQueue));
+      expect(byAction['s3:GetObject']).toContain('/frames/*');
+    });
+  });
+
   describe('job queue', () => {
     it('is encrypted, TLS-only, long-polling, with the configured visibility timeout and a DLQ', () => {
       const q = s.json.Resources[id(s.stack.jobQueue.queue)].Properties;
@@ -506,14 +547,14 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(actions).not.toContain('sqs:SendMessage');
     });
 
-    it('may only peek at the DLQ (ReceiveMessage, for the dead-letter reconciler): never delete or move its messages', () => {
+    it('may only read the DLQ (ReceiveMessage, and show what it read again): never delete or move its messages', () => {
       const taskRoleId = id(s.stack.workers.service.taskDefinition.taskRole as any);
       const dlqArn = JSON.stringify({ 'Fn::GetAtt': [id(s.stack.jobQueue.deadLetterQueue), 'Arn'] });
       const onDlq = policyStatements(s).filter((p) => JSON.stringify(p.statement.Resource).includes(dlqArn));
       const workerOnDlq = onDlq.filter((p) => p.roles.includes(taskRoleId));
       expect(workerOnDlq).toHaveLength(1);
       expect(workerOnDlq[0].statement.Resource).toEqual(JSON.parse(dlqArn));
-      expect(actionsOf(workerOnDlq[0].statement)).toEqual(['sqs:ReceiveMessage']);
+      expect(actionsOf(workerOnDlq[0].statement).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:ReceiveMessage']);
     });
   });
 

@@ -71,6 +71,8 @@ export async function askCommand(parentJobId: string, texts: string[], o: AskOpt
       attempts: 0,
       createdAt: now,
       updatedAt: now,
+      // Sent right below (and the item taken back if that fails): the reconciler treats it as enqueued.
+      enqueuedAt: now,
       frames: { count: manifest.frames.length, manifestKey, durationSeconds: manifest.durationSeconds },
       questions,
       settings,
