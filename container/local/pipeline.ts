@@ -30,6 +30,7 @@ import { formatJob, jobJson } from './job-report';
 import { resolveDefaultModel, TEST_MODEL_NOTICE, type ResolvedModel } from './model';
 import { buildS3Event, type StoredObject as UploadedObject } from '../../lambda/extract-frames/s3-event';
 import { ensureSampleVideo } from './sample-video';
+import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { StatusLine } from './status-line';
 import { removeLocalState, resolveTarget, writeLocalState, type Resources } from './targets';
 import { uploadFile } from './upload';
@@ -135,6 +136,9 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     note('No video given: using a generated sample (8 s test pattern, made with the bundled ffmpeg).');
     files = [await ensureSampleVideo(cacheDir)];
   }
+
+  const media = resolveBinaries();
+  if (media.notice) note(`Notice: ${media.notice}`);
 
   // 2. Model.
   let model: ResolvedModel | undefined;

@@ -13,7 +13,7 @@ export interface ProxiedRequest {
   body: string;
 }
 
-export type Verdict = 'pass' | 'throttle' | 'condition-fail' | 'drop';
+export type Verdict = 'pass' | 'throttle' | 'condition-fail' | 'reject-content' | 'drop';
 
 export interface FaultProxy {
   url: string;
@@ -27,7 +27,7 @@ export interface FaultProxy {
 
 export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
   const target = new URL(targetUrl);
-  const proxy: FaultProxy = { url: '', rule: () => 'pass', rewrite: (b) => b, counts: { pass: 0, throttle: 0, 'condition-fail': 0, drop: 0 }, close: async () => undefined };
+  const proxy: FaultProxy = { url: '', rule: () => 'pass', rewrite: (b) => b, counts: { pass: 0, throttle: 0, 'condition-fail': 0, 'reject-content': 0, drop: 0 }, close: async () => undefined };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -39,11 +39,14 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
         req.socket.destroy();
         return;
       }
-      if (verdict === 'throttle' || verdict === 'condition-fail') {
+      if (verdict === 'throttle' || verdict === 'condition-fail' || verdict === 'reject-content') {
         const payload = JSON.stringify(
           verdict === 'throttle'
             ? { __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException', message: 'Rate of requests exceeds the allowed throughput.' }
-            : { __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException', message: 'The conditional request failed' },
+            : verdict === 'condition-fail'
+              ? { __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException', message: 'The conditional request failed' }
+              : // What SQS answers a SendMessage whose body has characters it does not allow.
+                { __type: 'com.amazonaws.sqs#InvalidMessageContents', message: 'Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF' },
         );
         res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'FAULT', 'content-length': Buffer.byteLength(payload) });
         res.end(payload);
