@@ -29,7 +29,7 @@ import { uploadObject } from '../support/s3-upload';
 import { s3Event } from '../support/s3-event';
 import { RECIPES, videoFile, type Recipe } from '../support/videos';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 const testsrc = (ext: string, out: string[], seconds = 2) => ({ kind: 'ffmpeg', ext, args: ['-f', 'lavfi', '-i', `testsrc=size=160x120:rate=10:duration=${seconds}`, ...out] }) as Recipe;
 const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p'];

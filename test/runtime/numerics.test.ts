@@ -26,7 +26,7 @@ import { loadModel, type LoadedModel } from '../../container/runtime/loaded-mode
 import { jobRotary } from '../../container/runtime/rotary';
 import { maxRelativeError, randomSource, tinyPackage } from './fixtures';
 
-jest.setTimeout(180_000);
+jest.setTimeout(540_000);
 
 const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
 const random = randomSource(seed);

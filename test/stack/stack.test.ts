@@ -28,7 +28,7 @@ import { parseS3Uri } from '../../lib/stack/model-artifact-access';
 import { LAYER_NODE_MODULES } from '../../lib/stack/native-modules-layer';
 import { readCdkJson, removeOutdir, resourcesOfType, synthEnvironment, Synthesized, logicalIdOf } from './synth';
 
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);
 
 const environments = readCdkJson().context.environments;
 const ENV_NAMES = Object.keys(environments);

@@ -25,7 +25,7 @@ import { seedJob } from './support/jobs';
 import { spawnWorker, type WorkerChild } from './support/spawn-worker';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(90_000);
+jest.setTimeout(270_000);
 
 const VISIBILITY = 2;
 const MAX_RECEIVES = 2;
@@ -77,7 +77,7 @@ test('a worker killed (SIGKILL) mid-job on every delivery: the message is dead-l
   // A live worker with the DLQ URL: its poll of the job queue makes SQS dead-letter the message
   // (receive count past maxReceiveCount), and its sweep (every second here) reconciles the job.
   const reconciler = spawn(0, { deadLetterSweepSeconds: 1, metrics: { enabled: true } }, { LONGSIGHT_DLQ_URL: r.dlqUrl });
-  const item = await waitStatus(local.clients, r, j.jobId, ['FAILED', 'DONE'], 30_000);
+  const item = await waitStatus(local.clients, r, j.jobId, ['FAILED', 'DONE'], 180_000);
   expect(item.status).toBe('FAILED');
   expect(item.reason).toBe(`dead-lettered after ${MAX_RECEIVES} deliveries; the worker stopped during the job (crash, kill or out of memory)`);
   expect(item.attempts).toBe(MAX_RECEIVES);

@@ -23,7 +23,7 @@ import { answersOf, drain, inProcessWorker, jobItem, queueDepth, waitStatus } fr
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 let local: LocalAws;
 let n = 0;
@@ -80,7 +80,7 @@ test('a RUNNING job whose owner died after its message was deleted is re-queued 
   const engine = await createOnnxEngine({ modelDir: await tinyModelDir(), executionProvider: 'cpu', threads: 1 });
   const w = inProcessWorker(local.clients, r, engine);
   try {
-    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     expect(item).toMatchObject({ status: 'DONE', attempts: 2 });
     const answers = await answersOf(local.clients, r, j.jobId);
     expect(answers).toHaveLength(j.message.questions.length);

@@ -32,7 +32,7 @@ import { seedJob, type SeededJob } from './support/jobs';
 import { spawnWorker, type WorkerChild } from './support/spawn-worker';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(180_000);
+jest.setTimeout(540_000);
 
 const VISIBILITY = 4;
 // Generous: a copy handed back on a slow machine costs a receive; the DLQ must not end a scenario.

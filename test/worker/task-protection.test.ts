@@ -18,7 +18,7 @@ import { inProcessWorker, slowed, waitFor, waitStatus } from './support/harness'
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 interface AgentCall {
   at: number;
@@ -69,7 +69,7 @@ test('protected while a job runs (renewed on the heartbeat, expiry bounded by th
     await new Promise((res) => setTimeout(res, 1500));
     expect(agent.calls).toEqual([]); // idle: never protected
     const j = await seedJob(local.clients, r);
-    await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     await waitFor('protection cleared', async () => agent.calls.some((c) => c.body.ProtectionEnabled === false));
     for (const c of agent.calls) {
       expect(c.method).toBe('PUT');
@@ -99,7 +99,7 @@ test('an agent that refuses (a task outside a service): logged, the job still fi
   const w = inProcessWorker(local.clients, r, engine, {}, 'refused', { ecsAgentUri: agent.uri });
   try {
     const j = await seedJob(local.clients, r);
-    expect((await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000)).status).toBe('DONE');
+    expect((await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000)).status).toBe('DONE');
     await waitFor('the clear attempted', async () => agent.calls.some((c) => c.body.ProtectionEnabled === false));
   } finally {
     await w.stop();

@@ -46,7 +46,7 @@ export function inProcessWorker(
   return Object.assign(w, { metricLines });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -69,7 +69,7 @@ export function answersOf(clients: AwsClients, r: LongsightResources, jobId: str
   return answersOfJob(clients.ddb, r.answersTable, jobId);
 }
 
-export async function waitStatus(clients: AwsClients, r: LongsightResources, jobId: string, status: string[], timeoutMs = 30_000): Promise<JobItem> {
+export async function waitStatus(clients: AwsClients, r: LongsightResources, jobId: string, status: string[], timeoutMs = 120_000): Promise<JobItem> {
   return waitFor(`job ${jobId} to be ${status.join('|')}`, async () => {
     const it = await jobItem(clients, r, jobId);
     return it && status.includes(it.status) ? it : undefined;
