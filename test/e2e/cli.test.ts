@@ -137,9 +137,10 @@ test('help and usage errors', async () => {
   const bad = await cli('run', '--frames', 'many');
   expect(bad.code).toBe(2);
   expect(bad.err).toMatch(/--frames must be a whole number from 1 to 1024/);
-  const notVideo = await cli('run', __filename);
+  // (Not this file: `.ts` is an MPEG transport stream's suffix too.)
+  const notVideo = await cli('run', require.resolve('../../package.json'));
   expect(notVideo.code).toBe(2);
-  expect(notVideo.err).toMatch(/cli\.test\.ts: not a video suffix Longsight extracts \(\.mp4, \.mov/);
+  expect(notVideo.err).toMatch(/package\.json: not a video suffix Longsight extracts \(\.mp4, \.mov/);
   const missing = await cli('run', '/no/such/video.mp4');
   expect(missing.code).toBe(2);
   expect(missing.err).toMatch(/no such video file: \/no\/such\/video\.mp4/);
