@@ -14,7 +14,7 @@ import { createAwsClients, isS3NotFound, type AwsClients } from '../../lib/aws-c
 import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { jobIdFor, videoUri } from '../../lib/contracts/job-id';
 import type { VideoRef } from '../../lib/contracts/job-message';
-import { ENV } from '../../lib/contracts/runtime-env';
+import { ENV, jsonFromEnv } from '../../lib/contracts/runtime-env';
 import { parseOrThrow } from '../../lib/contracts/validate';
 import { createLogger, type Logger } from '../../lib/log';
 import { resolveBinaries, type MediaBinaries } from './binaries';
@@ -277,14 +277,7 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
 
 /** Reads the Lambda's configuration from its environment (validated; errors name the variable and field). */
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ExtractHandlerDeps {
-  const raw = env[ENV.extractConfig];
-  if (!raw) throw new Error(`${ENV.extractConfig} is not set: the Lambda needs its extraction configuration (JSON)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (e) {
-    throw new Error(`${ENV.extractConfig} is not valid JSON: ${(e as Error).message}`);
-  }
+  const json = jsonFromEnv(env, ENV.extractConfig, 'the Lambda needs its extraction configuration (JSON)');
   const config = parseOrThrow(ExtractRuntimeConfigSchema, json, ENV.extractConfig);
   const jobsTable = env[ENV.jobsTable];
   const queueUrl = env[ENV.queueUrl];

@@ -4,21 +4,14 @@
  * once per cold start; errors name the variable.
  */
 import { createAwsClients } from '../../lib/aws-clients';
-import { ENV, METRICS_NAMESPACE, parseOrThrow, ReconcilerRuntimeConfigSchema } from '../../lib/contracts';
+import { ENV, jsonFromEnv, METRICS_NAMESPACE, parseOrThrow, ReconcilerRuntimeConfigSchema } from '../../lib/contracts';
 import { createLogger } from '../../lib/log';
 import { JobStore } from '../../container/worker/job-store';
 import { createEmfMetrics } from '../../container/worker/metrics';
 import { reconcileOnce, type PassResult, type ReconcilerDeps, type ReconcilerSettings } from './reconciler';
 
 export function reconcilerDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcilerDeps {
-  const raw = env[ENV.reconcilerConfig];
-  if (!raw) throw new Error(`${ENV.reconcilerConfig} is not set: the reconciler needs its thresholds (JSON)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (e) {
-    throw new Error(`${ENV.reconcilerConfig} is not valid JSON: ${(e as Error).message}`);
-  }
+  const json = jsonFromEnv(env, ENV.reconcilerConfig, 'the reconciler needs its thresholds (JSON)');
   const c = parseOrThrow(ReconcilerRuntimeConfigSchema, json, ENV.reconcilerConfig);
   const need = (name: string): string => {
     const v = env[name];

@@ -18,6 +18,7 @@ import { ExtractRuntimeConfigSchema } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX } from '../contracts/s3-layout';
 import { EXTRACT_DOCKERFILE, ffmpegBuildArgs, IMAGE_FFMPEG_PATH, IMAGE_FFPROBE_PATH } from './extraction-image';
+import { functionRoleAndLogs } from './function-role';
 import { DOCKER_CONTEXT_EXCLUDE, REPO_ROOT } from './paths';
 
 export interface ExtractionFunctionProps {
@@ -47,18 +48,12 @@ export class ExtractionFunction extends Construct {
     super(scope, id);
     const { config } = props;
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: config.retention.logRetentionDays as logs.RetentionDays,
+    const { role, logGroup } = functionRoleAndLogs(this, {
+      description: 'Frame extraction: read uploads, write frames/, write job items, send job messages',
+      retentionDays: config.retention.logRetentionDays,
       removalPolicy: props.removalPolicy,
     });
-
-    // An own role with only what the handler does: no AWSLambdaBasicExecutionRole (it writes to any
-    // log group in the account).
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Frame extraction: read uploads, write frames/, write job items, send job messages',
-    });
-    this.logGroup.grantWrite(role);
+    this.logGroup = logGroup;
 
     // S3 invokes the function asynchronously: an event that still fails after Lambda's two retries
     // (a transient error that outlasted them) would otherwise be dropped, and with it the job.

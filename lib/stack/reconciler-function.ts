@@ -19,6 +19,7 @@ import { reconcilerRuntimeConfig, type EnvironmentConfig } from '../contracts/en
 import { JOBS_TABLE_KEYS } from '../contracts/items';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX } from '../contracts/s3-layout';
+import { functionRoleAndLogs } from './function-role';
 import { RECONCILE_HANDLER_ENTRY, REPO_ROOT } from './paths';
 
 export interface ReconcilerFunctionProps {
@@ -39,13 +40,12 @@ export class ReconcilerFunction extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerFunctionProps) {
     super(scope, id);
     const { config } = props;
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: config.retention.logRetentionDays as logs.RetentionDays, removalPolicy: props.removalPolicy });
-    // Its own role: no AWSLambdaBasicExecutionRole (which writes to any log group in the account).
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    const { role, logGroup } = functionRoleAndLogs(this, {
       description: 'Reconciler: list stale jobs, re-queue or fail them, read the DLQ',
+      retentionDays: config.retention.logRetentionDays,
+      removalPolicy: props.removalPolicy,
     });
-    this.logGroup.grantWrite(role);
+    this.logGroup = logGroup;
 
     this.fn = new nodejs.NodejsFunction(this, 'Function', {
       entry: RECONCILE_HANDLER_ENTRY,
