@@ -171,6 +171,8 @@ describe('one sweep', () => {
   });
 
   test('every dead letter is reconciled, not a sample: 160 in the DLQ, read in passes of at most 100, none deleted', async () => {
+    // Leases far from the thresholds: seeding 160 items on a busy machine takes seconds.
+    store = new JobStore(local.clients.ddb, { jobsTable: r.jobsTable, answersTable: r.answersTable }, 600_000);
     const stale = Array.from({ length: 150 }, (_, i) => `j-${i.toString(16).padStart(32, 'a')}`);
     const live = Array.from({ length: 10 }, (_, i) => `j-${i.toString(16).padStart(32, 'b')}`);
     const now = new Date().toISOString();
@@ -179,7 +181,7 @@ describe('one sweep', () => {
       await local.clients.ddb.send(
         new PutCommand({
           TableName: r.jobsTable,
-          Item: { jobId, videoUri: 's3://b/k.mp4', status: 'RUNNING', attempts: 3, runToken: '000003.x', createdAt: now, updatedAt: fresh ? now : ago(60_000), questions: [], settings: {} },
+          Item: { jobId, videoUri: 's3://b/k.mp4', status: 'RUNNING', attempts: 3, runToken: '000003.x', createdAt: now, updatedAt: fresh ? now : ago(3_600_000), questions: [], settings: {} },
         }),
       );
     }

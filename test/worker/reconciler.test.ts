@@ -22,6 +22,7 @@ import { startLocalAws, type LocalAws } from '../support/local-aws';
 import { answersOf, drain, inProcessWorker, jobItem, queueDepth, waitStatus } from './support/harness';
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
+import { drainQueue } from '../support/queue';
 
 jest.setTimeout(360_000);
 
@@ -116,10 +117,8 @@ test('past the attempt budget a stranded job is FAILED with its reason; a live j
   expect((await jobItem(local.clients, r, done.jobId))?.status).toBe('DONE');
   expect((await jobItem(local.clients, r, waiting.jobId))?.status).toBe('QUEUED');
 
-  // The backlog drained and the QUEUED job still untouched: its message is lost; re-sent.
-  await drain(local.clients, r.queueUrl);
-  await new Promise((res) => setTimeout(res, 4500)); // the drained message's visibility ends; it is still there
-  await drain(local.clients, r.queueUrl);
+  // The backlog consumed and the QUEUED job still untouched: its message is lost; re-sent.
+  await drainQueue(local.clients.sqs, r.queueUrl);
   const again = await pass(r);
   expect(again.resent).toEqual([waiting.jobId]);
   const bodies = await drain(local.clients, r.queueUrl);
