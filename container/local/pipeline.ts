@@ -133,7 +133,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     if (!isVideoKey(f)) throw new UsageError(`${f}: not a video suffix Longsight extracts (${VIDEO_SUFFIXES.join(', ')})`);
   }
   if (files.length === 0) {
-    note('No video given: using a generated sample (8 s test pattern, made with the bundled ffmpeg).');
+    note('No video given: using a generated sample (8 s test pattern, made with ffmpeg).');
     files = [await ensureSampleVideo(cacheDir)];
   }
 
