@@ -4,6 +4,8 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
-  testTimeout: 60000,
+  // Generous: a timeout is a hang detector, not a speed check (benchmarks hold speed targets), and
+  // the suite must pass on a busy machine.
+  testTimeout: 180000,
   maxWorkers: 2,
 };

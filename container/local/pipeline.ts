@@ -30,10 +30,13 @@ import { formatJob, jobJson } from './job-report';
 import { resolveDefaultModel, TEST_MODEL_NOTICE, type ResolvedModel } from './model';
 import { buildS3Event, type StoredObject as UploadedObject } from '../../lambda/extract-frames/s3-event';
 import { ensureSampleVideo } from './sample-video';
+import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { StatusLine } from './status-line';
 import { removeLocalState, resolveTarget, writeLocalState, type Resources } from './targets';
 import { uploadFile } from './upload';
 import { spawnWorkers, stopWorkers, type WorkerProcess } from './worker-processes';
+import { startLocalReconciler } from './reconciler';
+import type { Periodic } from '../../lib/periodic';
 
 export interface PipelineOptions {
   videos: string[];
@@ -130,9 +133,12 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     if (!isVideoKey(f)) throw new UsageError(`${f}: not a video suffix Longsight extracts (${VIDEO_SUFFIXES.join(', ')})`);
   }
   if (files.length === 0) {
-    note('No video given: using a generated sample (8 s test pattern, made with the bundled ffmpeg).');
+    note('No video given: using a generated sample (8 s test pattern, made with ffmpeg).');
     files = [await ensureSampleVideo(cacheDir)];
   }
+
+  const media = resolveBinaries();
+  if (media.notice) note(`Notice: ${media.notice}`);
 
   // 2. Model.
   let model: ResolvedModel | undefined;
@@ -147,6 +153,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   let clients: AwsClients | undefined;
   let workers: WorkerProcess[] = [];
   let workerLog: WriteStream | undefined;
+  let reconciler: Periodic | undefined;
   const logDir = join(cacheDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const logFile = o.logFile ?? join(logDir, `run-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
@@ -209,6 +216,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       workerLog = spawned.log;
       note(`Workers: ${o.workers} local process${o.workers > 1 ? 'es' : ''} (CPU, onnxruntime) polling ${resources.queueUrl}`);
     }
+    // The scheduled reconciler of the stack, in-process (local targets): stranded jobs re-queued or failed.
+    if (!remote) reconciler = startLocalReconciler(c, resources, visibility, workerLog);
     o.onReady?.({ clients: c, resources, workers, env: sdkEnv });
 
     // 5. Upload (sidecar first: the Lambda reads it when the video's event arrives).
@@ -373,6 +382,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     status.done();
+    await reconciler?.stop();
     await stopWorkers(workers, 20_000);
     workerLog?.end();
     clients?.s3.destroy();

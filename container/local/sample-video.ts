@@ -1,5 +1,5 @@
 /**
- * The sample video `longsight run` uses when given none: generated once with the npm-shipped
+ * The sample video `longsight run` uses when given none: generated once with the resolved (binaries.ts)
  * ffmpeg (a moving test pattern with a counter, 8 s, 640x360 H.264) and cached.
  */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';

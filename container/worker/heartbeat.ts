@@ -1,8 +1,9 @@
 /**
  * Keeps a running job's message invisible (ChangeMessageVisibility on a timer) and its DynamoDB
  * lease fresh. The DynamoDB lease is the authority: when it says another delivery owns the job now,
- * the heartbeat stops and reports the job abandoned. A failed SQS extension is only logged (the
- * message may come back to another worker, which then sees the live lease and drops its copy).
+ * the heartbeat stops and reports the job abandoned. A failed SQS extension is only logged: the
+ * message may come back to another worker, which then sees the live lease and hands the message
+ * back until the lease would lapse (process-job.ts), never deleting it.
  */
 import { ChangeMessageVisibilityCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../../lib/log';

@@ -26,7 +26,10 @@ export interface JobStoreTables {
 export type ClaimResult =
   | { outcome: 'claimed'; runToken: string; attempt: number; item: Partial<JobItem> }
   | { outcome: 'finished'; status: 'DONE' | 'FAILED'; item: Partial<JobItem> }
-  | { outcome: 'held'; by?: string; runToken?: string };
+  /** Another delivery's lease is live until `leaseExpiresAt` (ms since the epoch). */
+  | { outcome: 'held'; by?: string; runToken?: string; leaseExpiresAt: number }
+  /** The item changed between every read and write of the claim's rounds: someone is acting on it now. */
+  | { outcome: 'contended'; rounds: number };
 
 export interface CompletionRecord {
   timings: Timings;
@@ -42,8 +45,26 @@ export interface CompletionRecord {
 
 const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
 
+/** Read-then-conditional-write rounds a claim tries before it reports contention. */
+export const CLAIM_ROUNDS = 5;
+
 export function runTokenFor(attempt: number): string {
   return `${String(attempt).padStart(6, '0')}.${randomUUID()}`;
+}
+
+/** "The item is still exactly as read": same status, updatedAt and runToken (absent ones still absent). */
+function asReadCondition(seen: Partial<JobItem>): { condition: string; values: Record<string, unknown> } {
+  const values: Record<string, unknown> = { ':seenStatus': seen.status };
+  const conds = ['#status = :seenStatus'];
+  if (seen.updatedAt) {
+    values[':seenUpdatedAt'] = seen.updatedAt;
+    conds.push('updatedAt = :seenUpdatedAt');
+  } else conds.push('attribute_not_exists(updatedAt)');
+  if (seen.runToken) {
+    values[':seenToken'] = seen.runToken;
+    conds.push('runToken = :seenToken');
+  } else conds.push('attribute_not_exists(runToken)');
+  return { condition: conds.join(' AND '), values };
 }
 
 export class JobStore {
@@ -70,12 +91,12 @@ export class JobStore {
 
   /** Takes ownership of the job for this delivery, or says why not. */
   async claim(msg: JobMessage, workerId: string): Promise<ClaimResult> {
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
       const item = await this.get(msg.jobId);
       const now = this.now();
       if (item?.status === 'DONE' || item?.status === 'FAILED') return { outcome: 'finished', status: item.status, item };
       if (item?.status === 'RUNNING' && this.isFresh(item, now)) {
-        return { outcome: 'held', by: item.workerId, runToken: item.runToken };
+        return { outcome: 'held', by: item.workerId, runToken: item.runToken, leaseExpiresAt: Date.parse(item.updatedAt!) + this.leaseMs };
       }
       const prev = item?.attempts ?? 0;
       const attempt = prev + 1;
@@ -117,7 +138,7 @@ export class JobStore {
         // Someone else changed the item between our read and write: read again and decide.
       }
     }
-    return { outcome: 'held' };
+    return { outcome: 'contended', rounds: CLAIM_ROUNDS };
   }
 
   /** Refreshes the lease; false when this delivery no longer owns the job. */
@@ -239,17 +260,32 @@ export class JobStore {
    * this write changes one of them, and wins.
    */
   async failAsRead(seen: Partial<JobItem> & { jobId: string }, reason: string): Promise<boolean> {
-    const values: Record<string, unknown> = { ':seenStatus': seen.status };
-    const conds = ['#status = :seenStatus'];
-    if (seen.updatedAt) {
-      values[':seenUpdatedAt'] = seen.updatedAt;
-      conds.push('updatedAt = :seenUpdatedAt');
-    } else conds.push('attribute_not_exists(updatedAt)');
-    if (seen.runToken) {
-      values[':seenToken'] = seen.runToken;
-      conds.push('runToken = :seenToken');
-    } else conds.push('attribute_not_exists(runToken)');
-    return this.conditionalStatus(seen.jobId, 'FAILED', reason, conds.join(' AND '), values);
+    const { condition, values } = asReadCondition(seen);
+    return this.conditionalStatus(seen.jobId, 'FAILED', reason, condition, values);
+  }
+
+  /**
+   * Makes a stranded job QUEUED again for a message the reconciler is about to send, only if the
+   * item is still exactly as read (the same guard as failAsRead); counts the re-send.
+   */
+  async requeueAsRead(seen: Partial<JobItem> & { jobId: string }, reason: string): Promise<boolean> {
+    const { condition, values } = asReadCondition(seen);
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tables.jobsTable,
+          Key: { jobId: seen.jobId },
+          UpdateExpression: 'SET #status = :queued, reason = :reason, updatedAt = :now, enqueuedAt = if_not_exists(enqueuedAt, :now), resends = if_not_exists(resends, :zero) + :one REMOVE extractLease',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':queued': 'QUEUED', ':reason': reason.slice(0, 2000), ':now': this.now().toISOString(), ':zero': 0, ':one': 1, ...values },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
   }
 
   private async conditionalStatus(jobId: string, status: 'QUEUED' | 'FAILED', reason: string, condition: string, condValues: Record<string, unknown>): Promise<boolean> {

@@ -81,6 +81,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
       answersTable: we.answersTable,
       workerId: we.workerId,
       modelId: we.modelId,
+      ecsAgentUri: env.ECS_AGENT_URI || undefined,
       log,
       metrics,
       onOutcome: (o) => {

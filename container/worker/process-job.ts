@@ -1,7 +1,15 @@
 /**
- * One delivery of one job message, start to end, with the failure policy (see errors.ts):
- * validate → heartbeat → claim → load frames → run the engine (once more with settings.fallback
- * on out-of-memory / sequence budget) → answers → DONE → delete the message.
+ * One delivery of one job message, start to end, read as its steps (each owns its writes):
+ *   readMessage → startRun (heartbeat) → claimJob → loadJobFrames → runEngine (once more with
+ *   settings.fallback on out-of-memory / sequence budget) → recordResult (answers, DONE) →
+ *   finishDelivery (delete) — or, on an error, settleFailure (release for a retry, or FAILED).
+ *
+ * Message ownership (why no job is left without a message): a delivery deletes its message only
+ * when the job is finished (DONE/FAILED, by anyone) or the message can never succeed. A delivery
+ * that finds another live delivery's lease, or loses every claim round, hands the message back
+ * with a delay beyond that lease: any valid receipt handle deletes an SQS message, so deleting a
+ * copy could delete the owner's only message (the same message redelivered after its visibility
+ * lapsed), and an owner that then died or failed would leave the job with no way forward.
  */
 import { performance } from 'node:perf_hooks';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
@@ -11,8 +19,8 @@ import type { Logger } from '../../lib/log';
 import type { AnswerEngine, EngineResult } from '../runtime/engine';
 import { classifyFailure, errorMessage, isRetryableAwsError, JobAbandonedError, PermanentJobError } from './errors';
 import { loadFrames, uniformSubset } from './frame-loader';
-import { startHeartbeat } from './heartbeat';
-import type { JobStore } from './job-store';
+import { startHeartbeat, type Heartbeat } from './heartbeat';
+import type { ClaimResult, JobStore } from './job-store';
 import type { Metrics } from './metrics';
 import { retryUntil } from './retry';
 import type { WorkerConfig } from '../../lib/contracts';
@@ -39,7 +47,8 @@ export type JobOutcome =
   | 'failed' // FAILED written (permanent, or the last allowed delivery)
   | 'invalid' // the message broke the contract: FAILED when a job id could be read, message deleted
   | 'retry' // transient failure: QUEUED with the reason, the message comes back after retryDelaySeconds
-  | 'duplicate' // the job is finished or another live delivery owns it: this copy dropped
+  | 'duplicate' // the job is finished: this copy deleted
+  | 'handed-back' // another live delivery owns the job (or claims raced): visible again after its lease
   | 'released' // worker stopping: the job is QUEUED again and the message visible at once
   | 'lost'; // another delivery took the job over: nothing written by this one
 
@@ -88,220 +97,356 @@ export function fallbackFor(settings: InferenceSettings, frameCount: number): { 
   };
 }
 
-export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutcome> {
-  const { sqs, store, config, queueUrl } = deps;
-  const receiveCount = Number(m.Attributes?.ApproximateReceiveCount ?? '1');
-  const receipt = m.ReceiptHandle!;
-  const receivedAt = Date.now();
-  const del = () =>
-    retryUntil(() => sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt })), {
-      deadlineMs: 10_000,
-      retryable: isRetryableAwsError,
-    }).catch((e) => deps.log.warn('could not delete the message; a redelivery will find the job finished', { error: e, messageId: m.MessageId }));
-  const setVisibility = (seconds: number) =>
-    sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt, VisibilityTimeout: seconds })).catch((e) => deps.log.warn('could not change message visibility', { error: e }));
+/** One received message and what this delivery may do with it. */
+interface Delivery {
+  deps: JobDeps;
+  message: Message;
+  receiveCount: number;
+  receivedAt: number;
+  /** Deletes the message (retried through throttling); never throws. */
+  deleteMessage(): Promise<void>;
+  /** Sets when the message is visible again; false when SQS refused (logged). */
+  setVisibility(seconds: number): Promise<boolean>;
+}
 
-  // 1. The contract. An invalid message can never succeed: FAILED (if it names a job), deleted.
-  let msg: JobMessage;
+/** A delivery of a valid job message, from the heartbeat's start to its stop. */
+interface Run extends Delivery {
+  msg: JobMessage;
+  log: Logger;
+  /** Aborted when the worker stops or another delivery owns the job now. */
+  signal: AbortSignal;
+  heartbeat: Heartbeat;
+  /** Set once claimed: the fencing token of this delivery's writes. */
+  runToken?: string;
+  claimedAt?: number;
+  close(): void;
+}
+
+interface Frames {
+  frames: Buffer[];
+  fetchMs: number;
+}
+
+/** What the engine returned, and the fallback it took, if any. */
+interface EngineRun {
+  result: EngineResult;
+  fallback?: string;
+}
+
+export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutcome> {
+  const d = openDelivery(deps, m);
+  const read = await readMessage(d);
+  if ('outcome' in read) return read.outcome;
+  const run = startRun(d, read.msg);
   try {
-    msg = parseJobMessage(m.Body ?? '');
+    const claim = await claimJob(run);
+    if (claim.outcome !== 'claimed') return await declineDelivery(run, claim);
+    const frames = await loadJobFrames(run);
+    const engineRun = await runEngine(run, frames);
+    await recordResult(run, engineRun.result, { frameFetchMs: frames.fetchMs, fallback: engineRun.fallback });
+    return await finishDelivery(run, engineRun);
+  } catch (e) {
+    return await settleFailure(run, e);
+  } finally {
+    run.close();
+  }
+}
+
+function openDelivery(deps: JobDeps, m: Message): Delivery {
+  const { sqs, queueUrl } = deps;
+  const receipt = m.ReceiptHandle!;
+  return {
+    deps,
+    message: m,
+    receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? '1'),
+    receivedAt: Date.now(),
+    deleteMessage: () =>
+      retryUntil(() => sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt })), { deadlineMs: 10_000, retryable: isRetryableAwsError })
+        .then(() => undefined)
+        .catch((e) => deps.log.warn('could not delete the message; a redelivery will find the job finished', { error: e, messageId: m.MessageId })),
+    setVisibility: (seconds) =>
+      sqs
+        .send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receipt, VisibilityTimeout: Math.max(0, Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(seconds))) }))
+        .then(() => true)
+        .catch((e) => {
+          deps.log.warn('could not change message visibility', { error: e, messageId: m.MessageId });
+          return false;
+        }),
+  };
+}
+
+/** SQS's longest visibility timeout (12 hours). */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** 1. The contract. An invalid message can never succeed: FAILED (if it names a job), deleted. */
+async function readMessage(d: Delivery): Promise<{ msg: JobMessage } | { outcome: JobOutcome }> {
+  const { deps, message: m } = d;
+  try {
+    return { msg: parseJobMessage(m.Body ?? '') };
   } catch (e) {
     const jobId = jobIdIn(m.Body);
     const reason = errorMessage(e);
     deps.log.error('invalid job message: dropped', { messageId: m.MessageId, jobId, reason });
     if (jobId) {
       try {
-        await retryUntil(() => store.fail(jobId, reason), { deadlineMs: 30_000, retryable: isRetryableAwsError });
+        await retryUntil(() => deps.store.fail(jobId, reason), { deadlineMs: 30_000, retryable: isRetryableAwsError });
       } catch (we) {
         // Could not record it: leave the message, so a later delivery records it (or the DLQ keeps it).
         deps.log.warn('could not mark the job FAILED; the message stays for a later delivery', { error: we, jobId });
-        return 'retry';
+        return { outcome: 'retry' };
       }
     }
-    await del();
+    await d.deleteMessage();
     deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId, reason });
-    return 'invalid';
+    return { outcome: 'invalid' };
   }
+}
 
-  const log = deps.log.child({ jobId: msg.jobId, messageId: m.MessageId, receiveCount });
+/** The job's log, its abort signal (worker stopping, ownership lost) and the heartbeat. */
+function startRun(d: Delivery, msg: JobMessage): Run {
+  const { deps } = d;
+  const log = deps.log.child({ jobId: msg.jobId, messageId: d.message.MessageId, receiveCount: d.receiveCount });
   const jobAbort = new AbortController();
   const onStop = () => jobAbort.abort(deps.stopSignal.reason ?? new JobAbandonedError('stopping', 'the worker is stopping'));
   deps.stopSignal.addEventListener('abort', onStop, { once: true });
   if (deps.stopSignal.aborted) onStop();
-  const hb = startHeartbeat({
-    sqs,
-    queueUrl,
-    receiptHandle: receipt,
-    visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+  const heartbeat = startHeartbeat({
+    sqs: deps.sqs,
+    queueUrl: deps.queueUrl,
+    receiptHandle: d.message.ReceiptHandle!,
+    visibilityTimeoutSeconds: deps.config.visibilityTimeoutSeconds,
     periodMs: deps.heartbeatMs,
     onLost: (why) => jobAbort.abort(new JobAbandonedError('lost-ownership', why)),
     log,
   });
-  let runToken: string | undefined;
+  return {
+    ...d,
+    msg,
+    log,
+    signal: jobAbort.signal,
+    heartbeat,
+    close() {
+      heartbeat.stop();
+      deps.stopSignal.removeEventListener('abort', onStop);
+    },
+  };
+}
+
+/** 2. Claim. An unreachable table must not burn the message's deliveries: the claim is retried in place. */
+async function claimJob(run: Run): Promise<ClaimResult> {
+  const { store, config, workerId } = run.deps;
+  const claim = await raceAbort(
+    retryUntil(() => store.claim(run.msg, workerId), { deadlineMs: config.finalWriteRetrySeconds * 1000, retryable: isRetryableAwsError, signal: run.signal }),
+    run.signal,
+  );
+  if (claim.outcome === 'claimed') {
+    const token = claim.runToken;
+    run.runToken = token;
+    run.claimedAt = Date.now();
+    run.heartbeat.setLease(() => store.heartbeat(run.msg.jobId, token));
+    run.log.info('job started', { attempt: claim.attempt, frames: run.msg.frames.count, questions: run.msg.questions.length });
+  }
+  return claim;
+}
+
+/**
+ * Not claimed. A finished job's copy is deleted. Otherwise the message is handed back, never
+ * deleted: visible again once the owner's lease would have lapsed (a live owner finishes and the
+ * copy then finds the job DONE; a dead one's job is claimed by that later delivery).
+ */
+async function declineDelivery(run: Run, claim: Exclude<ClaimResult, { outcome: 'claimed' }>): Promise<JobOutcome> {
+  run.heartbeat.stop();
+  if (claim.outcome === 'finished') {
+    run.log.info(`job already ${claim.status}: duplicate delivery dropped`);
+    await run.deleteMessage();
+    return 'duplicate';
+  }
+  const delaySeconds = handBackDelaySeconds(claim, run.deps.heartbeatMs);
+  run.log.info(claim.outcome === 'held' ? 'another live delivery runs this job: message handed back until its lease lapses' : 'claims kept racing: message handed back for a later try', {
+    by: claim.outcome === 'held' ? claim.by : undefined,
+    delaySeconds,
+  });
+  await run.setVisibility(delaySeconds);
+  return 'handed-back';
+}
+
+/** Seconds until a declined message is visible again: past the owner's lease (plus one heartbeat), or one heartbeat after contention. */
+export function handBackDelaySeconds(claim: Extract<ClaimResult, { outcome: 'held' | 'contended' }>, heartbeatMs: number, now = Date.now()): number {
+  const beat = Math.ceil(heartbeatMs / 1000);
+  if (claim.outcome === 'contended') return Math.max(1, beat);
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil((claim.leaseExpiresAt - now) / 1000) + beat));
+}
+
+/** 3. Frames, from the manifest the extraction wrote. */
+async function loadJobFrames(run: Run): Promise<Frames> {
+  const t0 = performance.now();
+  const loaded = await raceAbort(loadFrames(run.deps.s3, run.msg, run.deps.config.frameFetchConcurrency, run.signal), run.signal);
+  return { frames: loaded.frames, fetchMs: performance.now() - t0 };
+}
+
+/** 4. Inference, with one retry on the fallback settings after out-of-memory or a sequence over budget. */
+async function runEngine(run: Run, { frames }: Frames): Promise<EngineRun> {
+  const { msg, log } = run;
+  const answer = (settings: InferenceSettings, input: Buffer[]) =>
+    raceAbort(run.deps.engine.answer({ frames: input, questions: msg.questions, settings, signal: run.signal }), run.signal);
   try {
-    // 2. Claim.
-    // An unreachable table must not burn the message's deliveries: retry the claim in place.
-    const claim = await raceAbort(
-      retryUntil(() => store.claim(msg, deps.workerId), { deadlineMs: config.finalWriteRetrySeconds * 1000, retryable: isRetryableAwsError, signal: jobAbort.signal }),
-      jobAbort.signal,
-    );
-    if (claim.outcome !== 'claimed') {
-      log.info(claim.outcome === 'finished' ? `job already ${claim.status}: duplicate delivery dropped` : 'another live delivery runs this job: duplicate dropped', {
-        by: claim.outcome === 'held' ? claim.by : undefined,
-      });
-      hb.stop();
-      await del();
-      return 'duplicate';
-    }
-    runToken = claim.runToken;
-    const token = runToken;
-    hb.setLease(() => store.heartbeat(msg.jobId, token));
-    const claimedAt = Date.now();
-    const queueWaitMs = Math.max(0, claimedAt - Date.parse(msg.enqueuedAt));
-    log.info('job started', { attempt: claim.attempt, frames: msg.frames.count, questions: msg.questions.length });
-
-    // 3. Frames.
-    const t0 = performance.now();
-    const loaded = await raceAbort(loadFrames(deps.s3, msg, config.frameFetchConcurrency, jobAbort.signal), jobAbort.signal);
-    const frameFetchMs = performance.now() - t0;
-
-    // 4. Inference, with one fallback retry.
-    const run = (settings: InferenceSettings, frames: Buffer[]) =>
-      raceAbort(deps.engine.answer({ frames, questions: msg.questions, settings, signal: jobAbort.signal }), jobAbort.signal);
-    let result: EngineResult;
-    let fallback: string | undefined;
+    return { result: await answer(msg.settings, frames) };
+  } catch (e) {
+    if (classifyFailure(e) !== 'fallback') throw e;
+    const fb = fallbackFor(msg.settings, frames.length);
+    if (!fb) throw new PermanentJobError(`${errorMessage(e)} (no fallback configured in settings.fallback)`);
+    const fallback = `${errorMessage(e)}; retried once with ${fb.description}`;
+    log.warn('retrying with the fallback settings', { fallback });
     try {
-      result = await run(msg.settings, loaded.frames);
-    } catch (e) {
-      if (classifyFailure(e) !== 'fallback') throw e;
-      const fb = fallbackFor(msg.settings, loaded.frames.length);
-      if (!fb) throw new PermanentJobError(`${errorMessage(e)} (no fallback configured in settings.fallback)`);
-      fallback = `${errorMessage(e)}; retried once with ${fb.description}`;
-      log.warn('retrying with the fallback settings', { fallback });
-      try {
-        result = await run(fb.settings, fb.frameIndices.map((i) => loaded.frames[i]));
-      } catch (e2) {
-        if (classifyFailure(e2) === 'fallback') throw new PermanentJobError(`${errorMessage(e2)} even with the fallback (${fb.description})`);
-        throw e2;
-      }
+      return { result: await answer(fb.settings, fb.frameIndices.map((i) => frames[i])), fallback };
+    } catch (e2) {
+      if (classifyFailure(e2) === 'fallback') throw new PermanentJobError(`${errorMessage(e2)} even with the fallback (${fb.description})`);
+      throw e2;
     }
+  }
+}
 
-    // 5. Answers, then DONE: retried through throttling and outages so the work is not lost.
-    const modelId = deps.modelId ?? deps.engine.modelId;
-    const answeredAt = new Date().toISOString();
-    const byId = new Map(result.answers.map((a) => [a.questionId, a]));
-    const videoUri = `s3://${msg.video.bucket}/${msg.video.key}`;
-    const writeRetry = { deadlineMs: config.finalWriteRetrySeconds * 1000, retryable: isRetryableAwsError, signal: jobAbort.signal, onRetry: (e: unknown, attempt: number) => log.warn('DynamoDB write failed; retrying', { error: errorMessage(e), attempt }) };
-    for (const q of msg.questions) {
-      const a = byId.get(q.id);
-      if (!a) throw new Error(`the engine returned no answer for question ${q.id}`);
-      const ok = await retryUntil(
-        () =>
-          store.putAnswer({
-            jobId: msg.jobId,
-            questionId: q.id,
-            videoUri,
-            question: q.text,
-            answer: a.text,
-            tokens: { prompt: a.promptTokens, generated: a.generatedTokens },
-            latencyMs: Math.round(a.latencyMs * 1000) / 1000,
-            answeredAt,
-            modelId,
-            runToken: token,
-          }),
-        writeRetry,
-      );
-      if (!ok) throw new JobAbandonedError('lost-ownership', 'a later delivery already answered this job');
-    }
-    const totalMs = Date.now() - claimedAt;
-    const done = await retryUntil(
+/**
+ * 5. Record the result: the answers, then DONE (store.complete), each write conditional on this
+ * delivery's run token and retried through throttling and outages so the work is not lost.
+ * Throws JobAbandonedError('lost-ownership') when a later delivery owns the job now.
+ */
+async function recordResult(run: Run, result: EngineResult, extra: { frameFetchMs: number; fallback?: string }): Promise<void> {
+  const { msg, log, deps } = run;
+  const token = run.runToken!;
+  const modelId = deps.modelId ?? deps.engine.modelId;
+  const answeredAt = new Date().toISOString();
+  const byId = new Map(result.answers.map((a) => [a.questionId, a]));
+  const videoUri = `s3://${msg.video.bucket}/${msg.video.key}`;
+  const writeRetry = {
+    deadlineMs: deps.config.finalWriteRetrySeconds * 1000,
+    retryable: isRetryableAwsError,
+    signal: run.signal,
+    onRetry: (e: unknown, attempt: number) => log.warn('DynamoDB write failed; retrying', { error: errorMessage(e), attempt }),
+  };
+  for (const q of msg.questions) {
+    const a = byId.get(q.id);
+    if (!a) throw new Error(`the engine returned no answer for question ${q.id}`);
+    const ok = await retryUntil(
       () =>
-        store.complete(msg.jobId, token, {
-          timings: {
-            queueWaitMs,
-            frameLoadMs: frameFetchMs + result.timings.frameDecodeMs,
-            visionMs: result.timings.visionMs,
-            prefillMs: result.timings.prefillMs,
-            decodeMs: result.timings.decodeMs,
-            totalMs,
-          },
-          tokens: {
-            visual: result.visualTokens,
-            // The longest sequence the decoder held before generating; generated is summed over questions.
-            prompt: Math.max(0, ...result.answers.map((a) => a.promptTokens)),
-            generated: result.answers.reduce((s, a) => s + a.generatedTokens, 0),
-          },
-          ropeScale: result.ropeScale,
-          ropeMode: result.ropeMode,
-          poolingUsed: result.pooling,
-          framesUsed: result.framesUsed,
+        deps.store.putAnswer({
+          jobId: msg.jobId,
+          questionId: q.id,
+          videoUri,
+          question: q.text,
+          answer: a.text,
+          tokens: { prompt: a.promptTokens, generated: a.generatedTokens },
+          latencyMs: Math.round(a.latencyMs * 1000) / 1000,
+          answeredAt,
           modelId,
-          fallback,
-          transferBytes: result.transferBytes,
+          runToken: token,
         }),
       writeRetry,
     );
-    if (!done) throw new JobAbandonedError('lost-ownership', 'another delivery finished or took over the job');
-    hb.stop();
-    await del();
-    const latency = Date.now() - receivedAt;
-    deps.metrics.emit({ JobsDone: { value: 1, unit: 'Count' }, JobLatencyMs: { value: latency, unit: 'Milliseconds' } }, { jobId: msg.jobId });
-    log.info('job done', { totalMs, visualTokens: result.visualTokens, ropeScale: result.ropeScale, fallback });
-    return 'done';
-  } catch (e) {
-    hb.stop();
-    const kind = classifyFailure(e);
-    const reason = errorMessage(e);
-    if (kind === 'aborted') {
-      const why = e instanceof JobAbandonedError ? e.why : 'stopping';
-      if (why === 'lost-ownership' || !runToken) {
-        log.warn('job abandoned', { reason });
-        if (!runToken) await setVisibility(0);
-        return runToken ? 'lost' : 'released';
-      }
-      await store.release(msg.jobId, runToken, `released by a stopping worker (attempt ${receiveCount}): ${reason}`).catch((we) => log.warn('could not release the job item', { error: we }));
-      await setVisibility(0);
-      log.info('job released (worker stopping)');
-      return 'released';
-    }
-    if (kind === 'permanent' || kind === 'fallback') {
-      log.error('job failed permanently', { reason });
-      const wrote = runToken
-        ? await retryUntil(() => store.fail(msg.jobId, reason, runToken), { deadlineMs: 30_000, retryable: isRetryableAwsError }).catch(() => undefined)
-        : undefined;
-      if (wrote === undefined && runToken) return 'retry'; // could not record it: a later delivery will
-      if (wrote === false) {
-        // Another delivery owns the job now: its outcome stands, and the message is its to delete.
-        log.warn('job failed, but another delivery owns it now: nothing written', { reason });
-        return 'lost';
-      }
-      await del();
-      deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason });
-      return 'failed';
-    }
-    // Transient.
-    if (receiveCount >= config.maxReceiveCount) {
-      const last = `failed after ${receiveCount} deliveries; last error: ${reason}`;
-      log.error('job failed: last allowed delivery; the queue moves the message to the DLQ', { reason });
-      // Unclaimed (the table unreachable through every delivery): only a QUEUED job is failed, so it
-      // does not stay QUEUED without a reason while its message sits in the DLQ.
-      await store.fail(msg.jobId, last, runToken).catch((we) => log.warn('could not mark the job FAILED', { error: we }));
-      // Visible at once, so the next receive moves it to the DLQ (count > maxReceiveCount).
-      await setVisibility(0);
-      deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason: last });
-      return 'failed';
-    }
-    if (!runToken) {
-      log.warn('could not claim the job; the message will be redelivered', { reason });
-      await setVisibility(config.retryDelaySeconds);
-      return 'retry';
-    }
-    log.warn('job failed; the message will be redelivered', { reason, retryInSeconds: config.retryDelaySeconds });
-    await store.release(msg.jobId, runToken, `attempt ${receiveCount} failed (will retry): ${reason}`).catch((we) => log.warn('could not record the failure', { error: we }));
-    await setVisibility(config.retryDelaySeconds);
-    return 'retry';
-  } finally {
-    hb.stop();
-    deps.stopSignal.removeEventListener('abort', onStop);
+    if (!ok) throw new JobAbandonedError('lost-ownership', 'a later delivery already answered this job');
   }
+  const done = await retryUntil(
+    () =>
+      deps.store.complete(msg.jobId, token, {
+        timings: {
+          queueWaitMs: Math.max(0, run.claimedAt! - Date.parse(msg.enqueuedAt)),
+          frameLoadMs: extra.frameFetchMs + result.timings.frameDecodeMs,
+          visionMs: result.timings.visionMs,
+          prefillMs: result.timings.prefillMs,
+          decodeMs: result.timings.decodeMs,
+          totalMs: Date.now() - run.claimedAt!,
+        },
+        tokens: {
+          visual: result.visualTokens,
+          // The longest sequence the decoder held before generating; generated is summed over questions.
+          prompt: Math.max(0, ...result.answers.map((a) => a.promptTokens)),
+          generated: result.answers.reduce((s, a) => s + a.generatedTokens, 0),
+        },
+        ropeScale: result.ropeScale,
+        ropeMode: result.ropeMode,
+        poolingUsed: result.pooling,
+        framesUsed: result.framesUsed,
+        modelId,
+        fallback: extra.fallback,
+        transferBytes: result.transferBytes,
+      }),
+    writeRetry,
+  );
+  if (!done) throw new JobAbandonedError('lost-ownership', 'another delivery finished or took over the job');
+}
+
+/** 6. DONE is written: the message is this delivery's to delete. */
+async function finishDelivery(run: Run, { result, fallback }: EngineRun): Promise<JobOutcome> {
+  run.heartbeat.stop();
+  await run.deleteMessage();
+  const latency = Date.now() - run.receivedAt;
+  run.deps.metrics.emit({ JobsDone: { value: 1, unit: 'Count' }, JobLatencyMs: { value: latency, unit: 'Milliseconds' } }, { jobId: run.msg.jobId });
+  run.log.info('job done', { totalMs: Date.now() - run.claimedAt!, visualTokens: result.visualTokens, ropeScale: result.ropeScale, fallback });
+  return 'done';
+}
+
+/** 7. Something went wrong: release the job for a retry, or record it FAILED (errors.ts says which). */
+async function settleFailure(run: Run, e: unknown): Promise<JobOutcome> {
+  run.heartbeat.stop();
+  const kind = classifyFailure(e);
+  if (kind === 'aborted') return abandon(run, e);
+  if (kind === 'permanent' || kind === 'fallback') return failPermanently(run, errorMessage(e));
+  return retryLater(run, errorMessage(e));
+}
+
+/** The worker is stopping, or another delivery owns the job now. */
+async function abandon(run: Run, e: unknown): Promise<JobOutcome> {
+  const { log, runToken } = run;
+  const reason = errorMessage(e);
+  const why = e instanceof JobAbandonedError ? e.why : 'stopping';
+  if (why === 'lost-ownership' || !runToken) {
+    log.warn('job abandoned', { reason });
+    if (!runToken) await run.setVisibility(0);
+    return runToken ? 'lost' : 'released';
+  }
+  await run.deps.store.release(run.msg.jobId, runToken, `released by a stopping worker (attempt ${run.receiveCount}): ${reason}`).catch((we) => log.warn('could not release the job item', { error: we }));
+  await run.setVisibility(0);
+  log.info('job released (worker stopping)');
+  return 'released';
+}
+
+async function failPermanently(run: Run, reason: string): Promise<JobOutcome> {
+  const { log, runToken, msg, deps } = run;
+  log.error('job failed permanently', { reason });
+  const wrote = runToken ? await retryUntil(() => deps.store.fail(msg.jobId, reason, runToken), { deadlineMs: 30_000, retryable: isRetryableAwsError }).catch(() => undefined) : undefined;
+  if (wrote === undefined && runToken) return 'retry'; // could not record it: a later delivery will
+  if (wrote === false) {
+    // Another delivery owns the job now: its outcome stands, and the message is its to delete.
+    log.warn('job failed, but another delivery owns it now: nothing written', { reason });
+    return 'lost';
+  }
+  await run.deleteMessage();
+  deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason });
+  return 'failed';
+}
+
+/** Transient: QUEUED again with the reason, the message back after retryDelaySeconds; FAILED on the last allowed delivery. */
+async function retryLater(run: Run, reason: string): Promise<JobOutcome> {
+  const { log, runToken, msg, deps, receiveCount } = run;
+  const { config } = deps;
+  if (receiveCount >= config.maxReceiveCount) {
+    const last = `failed after ${receiveCount} deliveries; last error: ${reason}`;
+    log.error('job failed: last allowed delivery; the queue moves the message to the DLQ', { reason });
+    // Unclaimed (the table unreachable through every delivery): only a QUEUED job is failed, so it
+    // does not stay QUEUED without a reason while its message sits in the DLQ.
+    await deps.store.fail(msg.jobId, last, runToken).catch((we) => log.warn('could not mark the job FAILED', { error: we }));
+    // Visible at once, so the next receive moves it to the DLQ (count > maxReceiveCount).
+    await run.setVisibility(0);
+    deps.metrics.emit({ JobsFailed: { value: 1, unit: 'Count' } }, { jobId: msg.jobId, reason: last });
+    return 'failed';
+  }
+  if (!runToken) {
+    log.warn('could not claim the job; the message will be redelivered', { reason });
+    await run.setVisibility(config.retryDelaySeconds);
+    return 'retry';
+  }
+  log.warn('job failed; the message will be redelivered', { reason, retryInSeconds: config.retryDelaySeconds });
+  await deps.store.release(msg.jobId, runToken, `attempt ${receiveCount} failed (will retry): ${reason}`).catch((we) => log.warn('could not record the failure', { error: we }));
+  await run.setVisibility(config.retryDelaySeconds);
+  return 'retry';
 }

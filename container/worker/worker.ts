@@ -14,6 +14,7 @@ import { JobStore } from './job-store';
 import type { Metrics } from './metrics';
 import { processMessage, type JobOutcome } from './process-job';
 import { startPoller } from './queue-poller';
+import { startTaskProtection } from './task-protection';
 
 export interface WorkerOptions {
   clients: AwsClients;
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   log: Logger;
   metrics: Metrics;
   onOutcome?: (outcome: JobOutcome) => void;
+  /** ECS_AGENT_URI: with it, the task protects itself from scale-in while a job runs (task-protection.ts). */
+  ecsAgentUri?: string;
 }
 
 export interface WorkerStats {
@@ -36,6 +39,8 @@ export interface WorkerStats {
   failed: number;
   retried: number;
   duplicates: number;
+  /** Deliveries that found another live owner (or raced every claim) and handed the message back. */
+  handedBack: number;
   released: number;
 }
 
@@ -52,7 +57,8 @@ export function startWorker(o: WorkerOptions): RunningWorker {
   const { heartbeatMs, leaseMs } = timingOf(o.config);
   const store = new JobStore(o.clients.ddb, { jobsTable: o.jobsTable, answersTable: o.answersTable }, leaseMs);
   const stopJobs = new AbortController();
-  const stats: WorkerStats = { done: 0, failed: 0, retried: 0, duplicates: 0, released: 0 };
+  const stats: WorkerStats = { done: 0, failed: 0, retried: 0, duplicates: 0, handedBack: 0, released: 0 };
+  const protection = startTaskProtection({ agentUri: o.ecsAgentUri, leaseMs, renewEveryMs: heartbeatMs, log: o.log });
   const deps = {
     s3: o.clients.s3,
     sqs: o.clients.sqs,
@@ -75,11 +81,18 @@ export function startWorker(o: WorkerOptions): RunningWorker {
     visibilityTimeoutSeconds: o.config.visibilityTimeoutSeconds,
     log: o.log,
     handle: async (m) => {
-      const outcome = await processMessage(deps, m);
+      protection.jobStarted();
+      let outcome: JobOutcome;
+      try {
+        outcome = await processMessage(deps, m);
+      } finally {
+        protection.jobEnded();
+      }
       if (outcome === 'done') stats.done++;
       else if (outcome === 'failed' || outcome === 'invalid') stats.failed++;
       else if (outcome === 'retry') stats.retried++;
       else if (outcome === 'duplicate' || outcome === 'lost') stats.duplicates++;
+      else if (outcome === 'handed-back') stats.handedBack++;
       else if (outcome === 'released') stats.released++;
       o.onOutcome?.(outcome);
     },
@@ -89,7 +102,7 @@ export function startWorker(o: WorkerOptions): RunningWorker {
     o.dlqUrl && o.config.deadLetterSweepSeconds > 0
       ? startDeadLetterSweeper({ sqs: o.clients.sqs, dlqUrl: o.dlqUrl, store, log: o.log, metrics: o.metrics }, o.config.deadLetterSweepSeconds * 1000)
       : undefined;
-  const done = poller.done.then(() => sweeper?.stop());
+  const done = poller.done.then(() => Promise.all([sweeper?.stop(), protection.stop()])).then(() => undefined);
   let stopping: Promise<void> | undefined;
   return {
     done,

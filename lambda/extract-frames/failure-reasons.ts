@@ -38,10 +38,14 @@ export function checkSize(sizeBytes: number, limits: Pick<ExtractionConfig, 'max
   if (sizeBytes > limits.maxBytes) throw new PermanentInputError(`file size ${formatBytes(sizeBytes)} exceeds the limit of ${formatBytes(limits.maxBytes)}`);
 }
 
-/** From the first bytes: files that are certainly not videos. */
-export function checkSignature(sig: FileSignature): void {
+/**
+ * From the first bytes: files that are not a video container we read. Unrecognised content is not
+ * handed to ffprobe at all (it would guess a demuxer, and some demuxers open other inputs).
+ */
+export function checkSignature(sig: FileSignature, head?: Buffer): void {
   if (sig.kind === 'empty') throw new PermanentInputError('empty file (0 bytes)');
-  if (!sig.video && sig.kind !== 'unknown') throw new PermanentInputError(`file is not a video (${sig.label})`);
+  if (sig.kind === 'unknown') throw new PermanentInputError(reasonForProbeFailure('', sig, head));
+  if (!sig.video) throw new PermanentInputError(`file is not a video (${sig.label})`);
 }
 
 /** ffprobe could not open the file: why, given what the first bytes said. */
@@ -59,6 +63,14 @@ export function reasonForProbeFailure(stderr: string, sig: FileSignature, head?:
   return `video could not be read: ${last ?? 'ffprobe failed'}`;
 }
 
+/** ffprobe died of a signal (a crash of that build on this file): say so, with the second prober's result if one ran. */
+export function reasonForProbeCrash(signal: string, second?: { signal?: string | null; stderr: string }): string {
+  const head = `video could not be read: ffprobe was killed by ${signal} (it crashed on this file)`;
+  if (!second) return head;
+  const how = second.signal ? `was killed by ${second.signal} too` : `failed too (${second.stderr.trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no message'})`;
+  return `${head}; the second ffprobe ${how}`;
+}
+
 /** After probing, before decoding: the stream exists, is a video, and is within the limits. */
 export function checkProbe(probe: ProbeResult, limits: Pick<ExtractionConfig, 'maxDurationSeconds' | 'maxWidth' | 'maxHeight'>, sig: FileSignature): { durationSeconds: number } {
   if (/(^|,)(image2|\w+_pipe)(,|$)/.test(probe.formatName)) {
@@ -66,6 +78,7 @@ export function checkProbe(probe: ProbeResult, limits: Pick<ExtractionConfig, 'm
     throw new PermanentInputError(`file is not a video (${codec} image)`);
   }
   const v = probe.video;
+  if (sig.kind === 'gif' && v?.frameCountExact && v.frameCount === 1) throw new PermanentInputError('file is not a video (a single-frame GIF image)');
   if (!v) {
     const others = probe.otherStreams.map((s) => `${s.type} ${s.codec}`).join(', ');
     throw new PermanentInputError(`no video stream${others ? ` (the file has only: ${others})` : ''}`);

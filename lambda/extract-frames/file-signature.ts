@@ -3,7 +3,7 @@
  * the content is not recognisable, so random bytes named .mp4 would otherwise be reported as a
  * "truncated MP4": sniffing first lets the failure reason say what the file really is.
  */
-export type FileKind = 'empty' | 'iso-bmff' | 'matroska' | 'avi' | 'mpeg-ts' | 'mpeg-ps' | 'flv' | 'ogg' | 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp' | 'tiff' | 'pdf' | 'zip' | 'unknown';
+export type FileKind = 'empty' | 'iso-bmff' | 'matroska' | 'avi' | 'mpeg-ts' | 'mpeg-ps' | 'flv' | 'ogg' | 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp' | 'tiff' | 'pdf' | 'zip' | 'playlist' | 'unknown';
 
 export interface FileSignature {
   kind: FileKind;
@@ -16,8 +16,14 @@ export interface FileSignature {
 /** Boxes that can open an ISO-BMFF (MP4/MOV) file. */
 const BMFF_BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot', 'uuid', 'styp', 'sidx', 'moof']);
 
-/** Enough for an MPEG-TS file's second sync byte (offset 188). */
+/** Enough for an MPEG-TS file's second sync byte (offset 188; 196 in a 192-byte-packet M2TS). */
 export const SNIFF_BYTES = 512;
+
+/** MPEG transport stream: sync bytes 0x47 every 188 bytes, or every 192 after a 4-byte timecode (M2TS, AVCHD .mts). */
+function isTransportStream(head: Buffer): boolean {
+  const syncAt = (offset: number, packet: number) => head.length >= offset + 2 * packet + 1 && [0, 1, 2].every((k) => head[offset + k * packet] === 0x47);
+  return syncAt(0, 188) || syncAt(4, 192);
+}
 
 export function sniff(head: Buffer): FileSignature {
   const ascii = (start: number, end: number) => head.subarray(start, end).toString('latin1');
@@ -32,8 +38,12 @@ export function sniff(head: Buffer): FileSignature {
   if (ascii(0, 4) === 'OggS') return { kind: 'ogg', label: 'Ogg', video: true };
   if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return { kind: 'png', label: 'PNG image', video: false };
   if (starts(0xff, 0xd8, 0xff)) return { kind: 'jpeg', label: 'JPEG image', video: false };
-  if (ascii(0, 4) === 'GIF8') return { kind: 'gif', label: 'GIF image', video: false };
-  if (head.length >= 189 && head[0] === 0x47 && head[188] === 0x47) return { kind: 'mpeg-ts', label: 'MPEG transport stream', video: true };
+  // An animated GIF is a video (ffmpeg decodes its frames with their delays); a single-frame one is
+  // refused after the probe (failure-reasons.ts checkProbe).
+  if (ascii(0, 4) === 'GIF8') return { kind: 'gif', label: 'GIF animation', video: true };
+  if (isTransportStream(head)) return { kind: 'mpeg-ts', label: 'MPEG transport stream', video: true };
+  if (/^(\ufeff)?#EXTM3U/.test(ascii(0, 16))) return { kind: 'playlist', label: 'HLS playlist', video: false };
+  if (/^(\ufeff)?ffconcat version/.test(ascii(0, 24))) return { kind: 'playlist', label: 'ffmpeg concat playlist', video: false };
   if (ascii(0, 2) === 'BM') return { kind: 'bmp', label: 'BMP image', video: false };
   if (ascii(0, 4) === 'II*\u0000' || ascii(0, 4) === 'MM\u0000*') return { kind: 'tiff', label: 'TIFF image', video: false };
   if (ascii(0, 5) === '%PDF-') return { kind: 'pdf', label: 'PDF document', video: false };

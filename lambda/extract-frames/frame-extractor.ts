@@ -15,6 +15,7 @@
 import os from 'node:os';
 import sharp from 'sharp';
 import { mapLimit } from '../../lib/map-limit';
+import { inputArgs } from './input-restrictions';
 import { runProcess } from './process';
 import type { SamplePoint } from './frame-sampler';
 
@@ -30,6 +31,8 @@ export interface FrameRequest {
   size: number;
   /** Decoder threads per ffmpeg process (0 = ffmpeg decides). */
   threads?: number;
+  /** The demuxer the container was sniffed as (input-restrictions.ts); absent: ffmpeg probes. */
+  demuxer?: string;
 }
 
 /** Clockwise rotation as ffmpeg filters (transpose=clock is 90° clockwise). */
@@ -62,8 +65,7 @@ export function frameFilter(size: number, rotation: 0 | 90 | 180 | 270): string 
 function ffmpegArgs(req: FrameRequest, seekArgs: string[], outputArgs: string[]): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
   if (req.threads !== undefined) args.push('-threads', String(req.threads));
-  if (/^https?:/.test(req.input)) args.push('-rw_timeout', '30000000');
-  args.push(...seekArgs, '-i', req.input, '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', ...outputArgs);
+  args.push(...inputArgs(req.input, req.demuxer), ...seekArgs, '-i', req.input, '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', ...outputArgs);
   args.push('-vf', frameFilter(req.size, req.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   return args;
 }

@@ -14,12 +14,13 @@ import { createAwsClients, isS3NotFound, type AwsClients } from '../../lib/aws-c
 import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { jobIdFor, videoUri } from '../../lib/contracts/job-id';
 import type { VideoRef } from '../../lib/contracts/job-message';
-import { ENV } from '../../lib/contracts/runtime-env';
+import { ENV, jsonFromEnv } from '../../lib/contracts/runtime-env';
 import { parseOrThrow } from '../../lib/contracts/validate';
 import { createLogger, type Logger } from '../../lib/log';
 import { resolveBinaries, type MediaBinaries } from './binaries';
-import { checkCoverage, checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeFailure } from './failure-reasons';
-import { sniff, SNIFF_BYTES } from './file-signature';
+import { checkCoverage, checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeCrash, reasonForProbeFailure } from './failure-reasons';
+import { sniff, SNIFF_BYTES, type FileSignature } from './file-signature';
+import { demuxerFor } from './input-restrictions';
 import { decodeAllFrames, extractFrames, isTransientFfmpegError, TransientMediaError } from './frame-extractor';
 import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
 import { storeFrames } from './frame-store';
@@ -34,7 +35,7 @@ export interface ExtractHandlerDeps {
   config: ExtractRuntimeConfig;
   jobsTable: string;
   queueUrl: string;
-  /** Default: FFMPEG_PATH / FFPROBE_PATH, else the npm-shipped binaries. */
+  /** Default: FFMPEG_PATH / FFPROBE_PATH, else a system ffmpeg 5+, else the npm-shipped binaries (binaries.ts). */
   binaries?: MediaBinaries;
   logger?: Logger;
   /** ffmpeg processes at once (default: the CPU count). */
@@ -77,6 +78,14 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
   // The environment's plan (no sidecar) is the same for every object: computed once per cold start.
   const defaults = planJob(deps.config);
   let binaries = deps.binaries;
+  /** Located once per cold start; the npm fallback is announced once. */
+  const mediaBinaries = (): MediaBinaries => {
+    if (!binaries) {
+      binaries = resolveBinaries();
+      if (binaries.notice) log.warn(binaries.notice);
+    }
+    return binaries;
+  };
 
   async function processObject(obj: S3ObjectEvent, context: InvocationContext | undefined): Promise<ObjectOutcome> {
     const base = { bucket: obj.bucket, key: obj.key };
@@ -156,23 +165,15 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       const head0 = await s3.send(new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
       const headBytes = Buffer.from(await head0.Body!.transformToByteArray());
       const signature = sniff(headBytes);
-      checkSignature(signature);
+      checkSignature(signature, headBytes);
+      const demuxer = demuxerFor(signature.kind);
 
       const url = await getSignedUrl(s3, get, { expiresIn: deps.presignExpiresSeconds ?? 3600 });
-      binaries ??= resolveBinaries();
-      let probe;
-      try {
-        probe = await probeVideo(binaries.ffprobe, url);
-      } catch (e) {
-        if (e instanceof ProbeFailure) {
-          if (e.timedOut || isTransientFfmpegError(e.stderr)) throw new TransientMediaError(e.message);
-          throw new PermanentInputError(reasonForProbeFailure(e.stderr, signature, headBytes));
-        }
-        throw e;
-      }
+      const bin = mediaBinaries();
+      const probe = await probeUpload(bin, url, demuxer, signature, headBytes);
       const { durationSeconds } = checkProbe(probe, ex, signature);
       const v = probe.video!;
-      const request = { ffmpeg: binaries.ffmpeg, input: url, streamIndex: v.index, rotation: v.rotation, size: ex.imageSize, format: ex.format, jpegQuality: ex.jpegQuality };
+      const request = { ffmpeg: bin.ffmpeg, input: url, demuxer, streamIndex: v.index, rotation: v.rotation, size: ex.imageSize, format: ex.format, jpegQuality: ex.jpegQuality };
       // The cheapest way to the planned frames (see chooseMode): every frame, one sequential pass
       // keeping the linspace frames, or one seek per sampled frame.
       const mode = chooseMode(v.frameCount, v.frameCountExact, plan.frames);
@@ -232,6 +233,26 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
     }
   }
 
+  /** ffprobe on the upload; a probe killed by a signal is retried once with the second prober, if any. */
+  async function probeUpload(bin: MediaBinaries, url: string, demuxer: string | undefined, signature: FileSignature, headBytes: Buffer) {
+    try {
+      return await probeVideo(bin.ffprobe, url, { demuxer });
+    } catch (e) {
+      if (!(e instanceof ProbeFailure)) throw e;
+      if (e.timedOut || isTransientFfmpegError(e.stderr)) throw new TransientMediaError(e.message);
+      if (!e.signal) throw new PermanentInputError(reasonForProbeFailure(e.stderr, signature, headBytes));
+      if (!bin.secondProber) throw new PermanentInputError(reasonForProbeCrash(e.signal));
+      log.warn('ffprobe was killed by a signal: retrying with the second prober', { signal: e.signal, secondProber: bin.secondProber });
+      try {
+        return await probeVideo(bin.secondProber, url, { demuxer });
+      } catch (e2) {
+        if (!(e2 instanceof ProbeFailure)) throw e2;
+        if (e2.timedOut || isTransientFfmpegError(e2.stderr)) throw new TransientMediaError(e2.message);
+        throw new PermanentInputError(reasonForProbeCrash(e.signal, e2));
+      }
+    }
+  }
+
   return async (event, context) => {
     const parsed = parseS3Event(event);
     for (const u of parsed.unusable) log.warn('skipped event record', u);
@@ -256,14 +277,7 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
 
 /** Reads the Lambda's configuration from its environment (validated; errors name the variable and field). */
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ExtractHandlerDeps {
-  const raw = env[ENV.extractConfig];
-  if (!raw) throw new Error(`${ENV.extractConfig} is not set: the Lambda needs its extraction configuration (JSON)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (e) {
-    throw new Error(`${ENV.extractConfig} is not valid JSON: ${(e as Error).message}`);
-  }
+  const json = jsonFromEnv(env, ENV.extractConfig, 'the Lambda needs its extraction configuration (JSON)');
   const config = parseOrThrow(ExtractRuntimeConfigSchema, json, ENV.extractConfig);
   const jobsTable = env[ENV.jobsTable];
   const queueUrl = env[ENV.queueUrl];

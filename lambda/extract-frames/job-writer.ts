@@ -13,7 +13,8 @@
  *  the work (frame keys are overwritten). A crash between 4 and 5 is the one window that can send
  *  a second message on retry; the worker takes each job once (conditional QUEUED → RUNNING), so a
  *  duplicate message is harmless, while a lost message would strand the job. Permanent input errors
- *  set FAILED (with the reason) under the lease and send nothing.
+ *  set FAILED (with the reason) under the lease and send nothing; so does a message body the queue
+ *  refuses (it would be refused again on every retry, each re-extracting all frames).
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -23,6 +24,7 @@ import { JOB_MESSAGE_SCHEMA_VERSION, serializeJobMessage, type FramesRef, type J
 import type { Question } from '../../lib/contracts/questions';
 import type { InferenceSettings } from '../../lib/contracts/settings';
 import { parseOrThrow } from '../../lib/contracts/validate';
+import { PermanentInputError } from './failure-reasons';
 
 export interface JobStoreDeps {
   ddb: DynamoDBDocumentClient;
@@ -39,6 +41,12 @@ export type ClaimResult =
 
 function isConditionFailure(e: unknown): boolean {
   return (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+/** SQS refusing the message body itself (its characters or its size): the same body would be refused again. */
+export function isContentRejection(e: unknown): boolean {
+  const name = (e as { name?: string })?.name ?? '';
+  return ['InvalidMessageContents', 'MessageTooLong', 'InvalidParameterValue'].includes(name);
 }
 
 export class LeaseLostError extends Error {
@@ -137,10 +145,16 @@ export function createJobStore(deps: JobStoreDeps) {
       });
     },
 
+    /** Sends the job message; a body the queue refuses is a PermanentInputError (retrying sends the same bytes). */
     async send(message: JobMessageInput): Promise<string | undefined> {
       const body = serializeJobMessage(message);
-      const r = await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.queueUrl, MessageBody: body }));
-      return r.MessageId;
+      try {
+        const r = await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.queueUrl, MessageBody: body }));
+        return r.MessageId;
+      } catch (e) {
+        if (isContentRejection(e)) throw new PermanentInputError(`the job queue refused the job message (${(e as Error).name}: ${(e as Error).message})`);
+        throw e;
+      }
     },
 
     async enqueued(jobId: string, token: string): Promise<void> {

@@ -2,6 +2,7 @@
  * ffprobe: what the container and its first video stream say (duration, size, rotation, codec,
  * frame rate, frame count where the container records it). Reads only the header through the URL.
  */
+import { inputArgs } from './input-restrictions';
 import { runProcess } from './process';
 
 export interface VideoStreamInfo {
@@ -150,18 +151,19 @@ export class ProbeFailure extends Error {
     readonly stderr: string,
     readonly exitCode: number | null,
     readonly timedOut: boolean,
+    /** Set when ffprobe was killed by a signal (SIGSEGV: it crashed) other than our timeout's. */
+    readonly signal?: NodeJS.Signals | null,
   ) {
-    super(`ffprobe failed (exit ${exitCode}${timedOut ? ', timed out' : ''}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    super(`ffprobe failed (${signal && !timedOut ? `killed by ${signal}` : `exit ${exitCode}`}${timedOut ? ', timed out' : ''}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
     this.name = 'ProbeFailure';
   }
 }
 
-export async function probeVideo(ffprobe: string, input: string, opts: { timeoutMs?: number } = {}): Promise<ProbeResult> {
-  const args = ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams'];
-  if (/^https?:/.test(input)) args.push('-rw_timeout', '30000000');
-  args.push(input);
+/** Probes `input` with its protocols restricted and, when given, the demuxer fixed (input-restrictions.ts). */
+export async function probeVideo(ffprobe: string, input: string, opts: { timeoutMs?: number; demuxer?: string } = {}): Promise<ProbeResult> {
+  const args = ['-v', 'error', ...inputArgs(input, opts.demuxer), '-print_format', 'json', '-show_format', '-show_streams', input];
   const r = await runProcess(ffprobe, args, { timeoutMs: opts.timeoutMs ?? 60_000 });
-  if (r.code !== 0 || r.timedOut) throw new ProbeFailure(r.stderr, r.code, r.timedOut);
+  if (r.code !== 0 || r.timedOut) throw new ProbeFailure(r.stderr, r.code, r.timedOut, r.timedOut ? undefined : r.signal);
   let json: unknown;
   try {
     json = JSON.parse(r.stdout.toString('utf8'));

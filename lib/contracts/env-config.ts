@@ -89,6 +89,17 @@ export const EnvironmentConfigSchema = z.strictObject({
       oldestMessageAlarmSeconds: z.int().min(60).default(3600),
     })
     .prefault({}),
+  /** The scheduled reconciler (lambda/reconcile): re-queues or fails jobs whose message was lost, reads the DLQ. */
+  reconciler: z
+    .strictObject({
+      /** How often it runs (EventBridge schedule). */
+      scheduleMinutes: z.int().min(1).max(1440).default(5),
+      /** An unfinished job unchanged this long has lost its message; must be at least twice the visibility timeout. */
+      staleAfterMinutes: z.int().min(2).max(20160).default(30),
+      /** Minutes after its extraction lease lapsed that a never-enqueued job is given up (Lambda retries an S3 event for up to 6 hours). */
+      extractionGiveUpMinutes: z.int().min(15).max(20160).default(390),
+    })
+    .prefault({}),
 });
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
 export type EnvironmentConfigInput = z.input<typeof EnvironmentConfigSchema>;
@@ -124,7 +135,45 @@ export function resolveEnvironment(environments: unknown, name: string | undefin
     ]);
   }
   config.inference.frames = config.extraction.frames;
+  // A live job's message comes back within the visibility timeout (plus a hand-back past the lease):
+  // a shorter threshold would re-send messages that are not lost.
+  if (config.reconciler.staleAfterMinutes * 60 < 2 * config.queue.visibilityTimeoutSeconds) {
+    throw new ContractError('configuration', [
+      {
+        path: `environments.${name}.reconciler.staleAfterMinutes`,
+        message: `must be at least twice queue.visibilityTimeoutSeconds (${config.queue.visibilityTimeoutSeconds} s), i.e. >= ${Math.ceil((2 * config.queue.visibilityTimeoutSeconds) / 60)}`,
+      },
+    ]);
+  }
   return config;
+}
+
+/** What the reconciler Lambda needs at run time (passed as JSON in LONGSIGHT_RECONCILER_CONFIG). */
+export const ReconcilerRuntimeConfigSchema = z.strictObject({
+  staleAfterSeconds: z.number().positive(),
+  extractionGiveUpSeconds: z.number().positive(),
+  maxAttempts: z.int().min(1),
+  maxJobsPerPass: z.int().min(1).default(1000),
+  maxDeadLettersPerPass: z.int().min(1).default(1000),
+  deadLetterHoldSeconds: z.int().min(0).max(43200),
+  /** No job lease lasts longer than this (the queue's visibility timeout): a job updated within it is live. */
+  leaseSeconds: z.number().positive(),
+  /** Dimensions on the JobsFailed metric it publishes (the stack's name). */
+  metricDimensions: z.record(z.string(), z.string()).default({}),
+});
+export type ReconcilerRuntimeConfig = z.infer<typeof ReconcilerRuntimeConfigSchema>;
+
+/** The environment's reconciler settings as the Lambda receives them. */
+export function reconcilerRuntimeConfig(config: EnvironmentConfig, metricDimensions: Record<string, string> = {}): ReconcilerRuntimeConfig {
+  return ReconcilerRuntimeConfigSchema.parse({
+    leaseSeconds: config.queue.visibilityTimeoutSeconds,
+    metricDimensions,
+    staleAfterSeconds: config.reconciler.staleAfterMinutes * 60,
+    extractionGiveUpSeconds: config.reconciler.extractionGiveUpMinutes * 60,
+    maxAttempts: config.queue.maxReceiveCount,
+    // Held past the next scheduled pass, so a DLQ larger than one pass is read in turn.
+    deadLetterHoldSeconds: Math.min(43200, config.reconciler.scheduleMinutes * 60 + 60),
+  });
 }
 
 /** What the extraction Lambda needs at run time (passed as JSON in LONGSIGHT_EXTRACT_CONFIG). */

@@ -60,6 +60,8 @@ export const JobItemSchema = z.strictObject({
   reason: z.string().max(2000).optional(),
   /** Deliveries the worker has started (1 on the first run). */
   attempts: z.int().min(0),
+  /** Job messages the reconciler sent again after the job's own message was lost. */
+  resends: z.int().min(0).optional(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   frames: z

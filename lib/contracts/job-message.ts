@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { JOB_ID_PATTERN } from './job-id';
 import { MAX_QUESTIONS, QuestionSchema } from './questions';
 import { InferenceSettingsSchema } from './settings';
+import { framesPrefix } from './s3-layout';
 import { parseOrThrow } from './validate';
 
 export const JOB_MESSAGE_SCHEMA_VERSION = 1;
@@ -74,6 +75,31 @@ export function parseJobMessage(body: string): JobMessage {
   return parseOrThrow(JobMessageSchema, json, 'job message');
 }
 
+/**
+ * The SQS body: JSON with every character outside printable ASCII written as a \uXXXX escape.
+ * Real SQS accepts #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD #x10000–#x10FFFF, but other
+ * implementations and proxies refuse astral-plane characters, and none accepts U+0000 or U+FFFE;
+ * printable ASCII passes everywhere, and JSON.parse gives back the exact text (keys, questions,
+ * anything a user can type), so any Unicode round-trips.
+ */
 export function serializeJobMessage(msg: JobMessageInput): string {
-  return JSON.stringify(parseOrThrow(JobMessageSchema, msg, 'job message'));
+  return asciiJson(parseOrThrow(JobMessageSchema, msg, 'job message'));
+}
+
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The frames part of a job message, from the manifest the extraction wrote (for a message re-sent or re-asked later). */
+export function framesRefFromManifest(bucket: string, manifestKey: string, manifest: FrameManifest): FramesRef {
+  return {
+    bucket,
+    prefix: framesPrefix(manifest.jobId),
+    manifestKey,
+    count: manifest.frames.length,
+    width: manifest.width,
+    height: manifest.height,
+    format: manifest.format,
+    timestamps: [...manifest.frames].sort((a, b) => a.index - b.index).map((f) => f.timestamp),
+  };
 }

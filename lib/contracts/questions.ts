@@ -15,7 +15,9 @@ export const QuestionTextSchema = z
       .min(1, 'question is empty')
       .max(MAX_QUESTION_CHARS, `question is longer than ${MAX_QUESTION_CHARS} characters`)
       // Control characters would be tokenised as noise and break logs.
-      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'question contains control characters'),
+      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'question contains control characters')
+      // Half of a surrogate pair is not a character: DynamoDB (UTF-8) could not store it as written.
+      .refine((s) => !/[\ud800-\udfff]/u.test(s), 'question contains an unpaired UTF-16 surrogate (not valid Unicode)'),
   );
 
 /** The environment's default questions: at least one, at most MAX_QUESTIONS. */

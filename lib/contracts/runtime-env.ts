@@ -5,6 +5,8 @@
 export const ENV = {
   /** JSON of ExtractRuntimeConfig (extraction limits, default inference settings, default questions). */
   extractConfig: 'LONGSIGHT_EXTRACT_CONFIG',
+  /** JSON of ReconcilerRuntimeConfig (the scheduled reconciler's thresholds). */
+  reconcilerConfig: 'LONGSIGHT_RECONCILER_CONFIG',
   /** JSON of WorkerConfig. */
   workerConfig: 'LONGSIGHT_WORKER_CONFIG',
   jobsTable: 'LONGSIGHT_JOBS_TABLE',
@@ -20,3 +22,14 @@ export const ENV = {
   ffprobePath: 'FFPROBE_PATH',
   logLevel: 'LONGSIGHT_LOG_LEVEL',
 } as const;
+
+/** A JSON configuration variable, parsed; errors name the variable ("X is not set: <why needed>", "X is not valid JSON: …"). */
+export function jsonFromEnv(env: NodeJS.ProcessEnv, name: string, needed: string): unknown {
+  const raw = env[name];
+  if (!raw) throw new Error(`${name} is not set: ${needed}`);
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`${name} is not valid JSON: ${(e as Error).message}`);
+  }
+}

@@ -4,8 +4,12 @@
  */
 export const FRAMES_PREFIX = 'frames/';
 
-/** Video suffixes that trigger extraction (matched case-insensitively). */
-export const VIDEO_SUFFIXES = ['.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v'] as const;
+/**
+ * Video suffixes that trigger extraction (matched case-insensitively). What a file is, is decided
+ * by its first bytes, not by this: an animated GIF or an MPEG-TS stream under any of these is read
+ * as what it is (`.gif` uploads themselves do not trigger: most are still images).
+ */
+export const VIDEO_SUFFIXES = ['.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v', '.ts', '.m2ts', '.mts'] as const;
 export const SIDECAR_SUFFIX = '.questions.json';
 
 export const framesPrefix = (jobId: string): string => `${FRAMES_PREFIX}${jobId}/`;
@@ -30,13 +34,13 @@ export function sidecarKeyFor(videoKey: string): string {
   return `${stem}${SIDECAR_SUFFIX}`;
 }
 
-/** Every case variant of the suffixes, for S3 notification filters (which are case-sensitive). */
+/** Every case variant of the suffixes (.mp4 .mP4 .Mp4 .MP4 …), for S3 notification filters, which are case-sensitive. */
 export function suffixCaseVariants(): string[] {
   const out = new Set<string>();
-  for (const s of VIDEO_SUFFIXES) {
-    out.add(s);
-    out.add(s.toUpperCase());
-    out.add(s[0] + s[1].toUpperCase() + s.slice(2)); // .Mp4
+  for (const suffix of VIDEO_SUFFIXES) {
+    let variants = [''];
+    for (const ch of suffix) variants = variants.flatMap((v) => [...new Set([v + ch.toLowerCase(), v + ch.toUpperCase()])]);
+    for (const v of variants) out.add(v);
   }
   return [...out];
 }

@@ -1,12 +1,14 @@
 /**
  * The frame-extraction Lambda: S3 ObjectCreated → probe + sample + decode frames with ffmpeg →
  * frames/<jobId>/ in the video bucket, the job item in DynamoDB, one message on the job queue.
+ * A container image (lambda/extract-frames/Dockerfile, extraction-image.ts): it carries the pinned,
+ * maintained ffmpeg release that parses the untrusted uploads, and sharp.
  */
 import { Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -15,9 +17,9 @@ import type { EnvironmentConfig, ExtractRuntimeConfig } from '../contracts/env-c
 import { ExtractRuntimeConfigSchema } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX } from '../contracts/s3-layout';
-import { FfmpegLayer, LAYER_FFMPEG_PATH, LAYER_FFPROBE_PATH } from './ffmpeg-layer';
-import { NativeModulesLayer } from './native-modules-layer';
-import { EXTRACT_HANDLER_ENTRY, REPO_ROOT } from './paths';
+import { EXTRACT_DOCKERFILE, ffmpegBuildArgs, IMAGE_FFMPEG_PATH, IMAGE_FFPROBE_PATH } from './extraction-image';
+import { functionRoleAndLogs } from './function-role';
+import { DOCKER_CONTEXT_EXCLUDE, REPO_ROOT } from './paths';
 
 export interface ExtractionFunctionProps {
   config: EnvironmentConfig;
@@ -37,7 +39,7 @@ export function extractRuntimeConfig(config: EnvironmentConfig): ExtractRuntimeC
 }
 
 export class ExtractionFunction extends Construct {
-  readonly fn: nodejs.NodejsFunction;
+  readonly fn: lambda.DockerImageFunction;
   readonly logGroup: logs.LogGroup;
   /** S3 events the function failed on after Lambda's retries (the event itself, for replay). */
   readonly failedEvents: sqs.Queue;
@@ -46,18 +48,12 @@ export class ExtractionFunction extends Construct {
     super(scope, id);
     const { config } = props;
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: config.retention.logRetentionDays as logs.RetentionDays,
+    const { role, logGroup } = functionRoleAndLogs(this, {
+      description: 'Frame extraction: read uploads, write frames/, write job items, send job messages',
+      retentionDays: config.retention.logRetentionDays,
       removalPolicy: props.removalPolicy,
     });
-
-    // An own role with only what the handler does: no AWSLambdaBasicExecutionRole (it writes to any
-    // log group in the account).
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Frame extraction: read uploads, write frames/, write job items, send job messages',
-    });
-    this.logGroup.grantWrite(role);
+    this.logGroup = logGroup;
 
     // S3 invokes the function asynchronously: an event that still fails after Lambda's two retries
     // (a transient error that outlasted them) would otherwise be dropped, and with it the job.
@@ -72,21 +68,19 @@ export class ExtractionFunction extends Construct {
       reason: "This queue is itself a dead-letter queue: the extraction Lambda's on-failure target for S3 events; nothing consumes it automatically.",
     });
 
-    const ffmpeg = new FfmpegLayer(this, 'Ffmpeg');
-    const nativeModules = new NativeModulesLayer(this, 'NativeModules');
-
-    this.fn = new nodejs.NodejsFunction(this, 'Function', {
-      entry: EXTRACT_HANDLER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: `${REPO_ROOT}/package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      // The layer's ffmpeg/ffprobe are linux-x64 builds.
+    this.fn = new lambda.DockerImageFunction(this, 'Function', {
+      // Built by `cdk deploy` (Docker); synth only hashes the build context.
+      code: lambda.DockerImageCode.fromImageAsset(REPO_ROOT, {
+        file: EXTRACT_DOCKERFILE,
+        exclude: DOCKER_CONTEXT_EXCLUDE,
+        platform: Platform.LINUX_AMD64,
+        buildArgs: ffmpegBuildArgs(),
+      }),
+      // The image's ffmpeg/ffprobe are linux-x64 builds.
       architecture: lambda.Architecture.X86_64,
       role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      layers: [ffmpeg.layer, nativeModules.layer],
       // Sized for 256 frames sampled from a 2-hour 1080p video (see the config schema defaults):
       // - memory: the handler runs several ffmpeg seek+decode processes at once; each holds a
       //   1080p decoder (~100-200 MB) and Lambda gives CPU in proportion to memory (3008 MB is
@@ -109,22 +103,10 @@ export class ExtractionFunction extends Construct {
         [ENV.jobsTable]: props.jobsTable.tableName,
         [ENV.queueUrl]: props.jobQueue.queueUrl,
         [ENV.videoBucket]: props.videoBucket.bucketName,
-        [ENV.ffmpegPath]: LAYER_FFMPEG_PATH,
-        [ENV.ffprobePath]: LAYER_FFPROBE_PATH,
+        // The image sets them too; stated here so the function's configuration says which binaries run.
+        [ENV.ffmpegPath]: IMAGE_FFMPEG_PATH,
+        [ENV.ffprobePath]: IMAGE_FFPROBE_PATH,
         [ENV.logLevel]: 'info',
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // Bundle the SDK versions the tests ran against instead of the runtime's copy.
-        bundleAwsSDK: true,
-        // Native add-ons (sharp) come from the native-modules layer. The handler finds ffmpeg through
-        // FFMPEG_PATH/FFPROBE_PATH (the ffmpeg layer); the npm installer packages it falls back to
-        // locally resolve a platform directory at run time and cannot be bundled.
-        externalModules: [...nativeModules.externalModules, '@ffmpeg-installer/ffmpeg', '@ffprobe-installer/ffprobe'],
-        forceDockerBundling: false,
       },
     });
 
@@ -156,10 +138,6 @@ export class ExtractionFunction extends Construct {
     });
     props.jobQueue.grantSendMessages(this.fn);
 
-    Validations.of(this.fn).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime the handler is bundled for (esbuild target node22) and tested on; moving to a newer runtime is a deliberate, tested change.',
-    });
     Validations.of(role).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::<${this.logicalIdOf(props.videoBucket)}.Arn>/*]`,

@@ -302,16 +302,17 @@ export class GpuWorkerService extends Construct {
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
       resourceArns: [props.jobsTable.tableArn, props.answersTable.tableArn],
     });
-    // Dead-letter reconciliation (container/worker/dead-letters.ts): a peek with VisibilityTimeout 0,
-    // so no ChangeMessageVisibility or DeleteMessage: moving messages back stays `longsight requeue-dlq`'s.
+    // Dead-letter reconciliation (container/worker/dead-letters.ts): reads the whole DLQ, then makes
+    // what it read visible again; no DeleteMessage: moving messages back stays `longsight requeue-dlq`'s.
     iam.Grant.addToPrincipal({
       grantee: taskRole,
-      actions: ['sqs:ReceiveMessage'],
+      actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'],
       resourceArns: [props.deadLetterQueue.queueArn],
     });
     grantModelArtifactRead(taskRole, props.config.model.artifactUri, taskRole);
-    // A worker marks itself protected from scale-in while it runs a job, so lowering the task
-    // count stops idle workers first.
+    // A worker marks itself protected from scale-in while it runs a job (container/worker/
+    // task-protection.ts, through the ECS agent's endpoint), so lowering the task count stops idle
+    // workers, never a busy one.
     this.cluster.grantTaskProtection(taskRole);
     this.acknowledgeFindings(props);
   }

@@ -10,6 +10,7 @@ import { ExtractionFunction } from './extraction-function';
 import { GpuWorkerService } from './gpu-worker-service';
 import { JobQueue } from './job-queue';
 import { JobTables } from './job-tables';
+import { ReconcilerFunction } from './reconciler-function';
 import { Monitoring } from './monitoring';
 import { VideoBucket } from './video-bucket';
 import { WorkerNetwork } from './worker-network';
@@ -29,6 +30,7 @@ export class LongsightStack extends Stack {
   readonly jobQueue: JobQueue;
   readonly extraction: ExtractionFunction;
   readonly workers: GpuWorkerService;
+  readonly reconciler: ReconcilerFunction;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: LongsightStackProps) {
@@ -73,6 +75,17 @@ export class LongsightStack extends Stack {
       metricDimensions: { Stack: this.stackName },
     });
 
+    // Independent of the workers (they scale to zero): no job is left without a way forward.
+    this.reconciler = new ReconcilerFunction(this, 'Reconciler', {
+      config,
+      removalPolicy,
+      videoBucket: this.videoBucket.bucket,
+      jobsTable: this.tables.jobs,
+      jobQueue: this.jobQueue.queue,
+      deadLetterQueue: this.jobQueue.deadLetterQueue,
+      metricDimensions: { Stack: this.stackName },
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stackName: this.stackName,
       removalPolicy,
@@ -100,6 +113,7 @@ export class LongsightStack extends Stack {
     out('DeadLetterQueueUrl', this.jobQueue.deadLetterQueue.queueUrl, 'Jobs that failed maxReceiveCount times');
     out('ExtractFunctionName', this.extraction.fn.functionName, 'Frame-extraction Lambda');
     out('ExtractFailedEventsQueueUrl', this.extraction.failedEvents.queueUrl, 'S3 events the extraction Lambda gave up on (replay after a fix)');
+    out('ReconcilerFunctionName', this.reconciler.fn.functionName, 'Scheduled reconciler (re-queues or fails stranded jobs, reads the DLQ)');
     out('ClusterName', this.workers.cluster.clusterName, 'ECS cluster of the GPU workers');
     out('WorkerServiceName', this.workers.service.service.serviceName, 'ECS service of the GPU workers');
     out('AlarmTopicArn', this.monitoring.alarmTopic.topicArn, 'Subscribe to receive alarms');

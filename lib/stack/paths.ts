@@ -3,14 +3,14 @@ import * as path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
-/** The frame-extraction Lambda's entry (exports `handler`). */
-export const EXTRACT_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambda', 'extract-frames', 'handler.ts');
+/** The reconciler Lambda's entry (exports `handler`). */
+export const RECONCILE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambda', 'reconcile', 'handler.ts');
 
 /** The worker image is built from the repository root with this Dockerfile. */
 export const WORKER_DOCKERFILE = 'container/Dockerfile';
 
 /**
- * Paths left out of the worker image's build context. Without them CDK would hash (and copy into
+ * Paths left out of the images' build context (the worker's and the extraction Lambda's). Without them CDK would hash (and copy into
  * cdk.out) node_modules and every model cache on each synth: minutes instead of milliseconds. The
  * Dockerfile installs production dependencies itself from package-lock.json.
  */

@@ -91,7 +91,11 @@ describe('S3 layout', () => {
     expect(sidecarKeyFor('talks/a talk.mov')).toBe('talks/a talk.questions.json');
     expect(sidecarKeyFor('noext')).toBe('noext.questions.json');
     const variants = suffixCaseVariants();
-    expect(variants).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.Mp4', '.webm', '.WEBM', '.m4v']));
+    expect(variants).toEqual(expect.arrayContaining(['.mp4', '.MP4', '.Mp4', '.mP4', '.webm', '.WEBM', '.wEbM', '.m4v', '.ts', '.Ts', '.m2TS', '.MtS']));
+    // Every spelling a user can type: 2^letters per suffix, each once.
+    expect(variants).toHaveLength(4 + 8 + 8 + 16 + 8 + 4 + 4 + 8 + 8);
+    expect(new Set(variants).size).toBe(variants.length);
+    for (const v of variants) expect(isVideoKey(`x/clip${v}`)).toBe(true);
   });
 });
 

@@ -9,7 +9,7 @@ import { loadModelPackage } from '../../container/model/package-manifest';
 import { generateTinyCheckpoint } from '../../container/testing/tiny-checkpoint';
 import { makeTmp } from './helpers';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 let tmp: string;
 let ckpt: string;

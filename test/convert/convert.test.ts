@@ -17,7 +17,7 @@ import { halfBytesToFloat32 } from '../../container/safetensors/numeric';
 import { generateTinyCheckpoint, type TinyCheckpointOptions } from '../../container/testing/tiny-checkpoint';
 import { decoderStep, fromTensor, makeTmp, relErr, seededRandom } from './helpers';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 let tmp: string;
 beforeAll(() => {

@@ -11,7 +11,7 @@ import { writeSafetensors, type TensorSpec, type WritableDtype } from '../../con
 import { generateTinyCheckpoint } from '../../container/testing/tiny-checkpoint';
 import { makeTmp } from './helpers';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 let tmp: string;
 let hub: string; // tiny, hub layout, single file

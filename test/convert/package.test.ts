@@ -7,7 +7,7 @@ import { ensureTinyModel, ensureTinyModelPackage } from '../../container/convert
 import { loadModelPackage, MANIFEST_FILE, ModelPackageManifestSchema } from '../../container/model/package-manifest';
 import { makeTmp } from './helpers';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 let tmp: string;
 let pkgDir: string;

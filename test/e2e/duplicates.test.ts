@@ -11,7 +11,7 @@ import { RECIPES, videoFile } from '../support/videos';
 import { answersOf, inProcessWorker, queueDepth, waitFor, waitStatus } from '../worker/support/harness';
 import { startRig, type Rig } from './support/stack';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 let rig: Rig;
 beforeAll(async () => {
@@ -43,7 +43,7 @@ test('a duplicated S3 event and a duplicated SQS delivery give one job and one s
   const a = inProcessWorker(local.clients, r, rig.engine, {}, 'wa');
   const b = inProcessWorker(local.clients, r, rig.engine, {}, 'wb');
   try {
-    const item = await waitStatus(local.clients, r, jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, jobId, ['DONE', 'FAILED'], 180_000);
     expect(item.status).toBe('DONE');
     await waitFor('both copies consumed', async () => {
       const d = await queueDepth(local.clients, r.queueUrl);

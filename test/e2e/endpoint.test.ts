@@ -10,7 +10,7 @@ import { RECIPES, videoFile } from '../support/videos';
 import { captureStream } from './support/capture';
 import { startOneEndpoint } from './support/one-endpoint';
 
-jest.setTimeout(180_000);
+jest.setTimeout(540_000);
 
 let aws: EmbeddedAws;
 let endpoint: { url: string; close(): Promise<void> };

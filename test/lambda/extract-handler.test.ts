@@ -27,7 +27,7 @@ import { createLogger } from '../../lib/log';
 import { createJobStore } from '../../lambda/extract-frames/job-writer';
 import { planJob } from '../../lambda/extract-frames/job-settings';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 const ALL = { ...RECIPES, ...DERIVED };
 let local: LocalAws;

@@ -17,7 +17,7 @@ import { measureDecoderJob } from '../../container/plan/measure';
 import { decoderProcessPeak, planMemory } from '../../container/plan/memory';
 import { loadPlanModel } from '../../container/plan/model-dims';
 
-jest.setTimeout(300_000);
+jest.setTimeout(600_000);
 
 describe('planner vs measured peak memory (CPU EP, small model)', () => {
   const rope = RopeExtensionSchema.parse({});

@@ -12,7 +12,7 @@ import { loadModel, type LoadedModel } from '../../container/runtime/loaded-mode
 import { jobRotary, type JobRotary } from '../../container/runtime/rotary';
 import { maxRelativeError, randomSource, tinyPackage } from './fixtures';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 const seed = (Date.now() ^ 0x5bd1e995) >>> 0;
 const random = randomSource(seed);

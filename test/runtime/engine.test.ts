@@ -21,7 +21,7 @@ import { generate } from '../../container/runtime/generate';
 import { VisualSequenceBuilder } from '../../container/runtime/visual-sequence';
 import { maxRelativeError, tinyPackage } from './fixtures';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 async function makeFrames(n: number, width = 384, height = 384): Promise<Buffer[]> {
   return Promise.all(

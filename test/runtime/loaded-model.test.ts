@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { loadModel } from '../../container/runtime/loaded-model';
 import { tinyPackage } from './fixtures';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 it('releases the vision session when the decoder graph cannot be loaded, and names the failure', async () => {
   const fx = await tinyPackage({ preset: 'tiny' });

@@ -36,7 +36,7 @@ const maxAbsoluteError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-jest.setTimeout(180_000);
+jest.setTimeout(540_000);
 
 const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
 const random = randomSource(seed);

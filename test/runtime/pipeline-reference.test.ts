@@ -17,7 +17,7 @@ import { framesToPixels } from '../../container/runtime/preprocess';
 import { tokenizeQuestion } from '../../container/runtime/prompt';
 import { maxRelativeError, tinyPackage } from './fixtures';
 
-jest.setTimeout(180_000);
+jest.setTimeout(540_000);
 
 describe('engine logits vs the float64 reference over the whole video pipeline (tiny checkpoint)', () => {
   let engine: OnnxEngine;

@@ -89,6 +89,13 @@ describe('environment selection errors (synth fails with a message naming the ke
     expect(buildWith(withEnv((dev) => (dev.retention.removalPolicy = 'snapshot')))).toThrow(/environments\.dev\.retention\.removalPolicy: .*"destroy"\|"retain"/);
   });
 
+  it('rejects a reconciler threshold a live job could reach, and a schedule out of range', () => {
+    expect(buildWith(withEnv((dev) => (dev.reconciler = { staleAfterMinutes: 5 })))).toThrow(
+      'environments.dev.reconciler.staleAfterMinutes: must be at least twice queue.visibilityTimeoutSeconds (300 s), i.e. >= 10',
+    );
+    expect(buildWith(withEnv((dev) => (dev.reconciler = { scheduleMinutes: 0 })))).toThrow(/environments\.dev\.reconciler\.scheduleMinutes: Too small/);
+  });
+
   it('reports every bad key at once', () => {
     const run = buildWith(withEnv((dev) => {
       dev.lambda.memoryMiB = 64;

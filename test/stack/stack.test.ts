@@ -3,9 +3,7 @@
  * cdk-nag included, as `cdk synth -c env=NAME` does) and checked property by property against the
  * environment's validated configuration.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -25,10 +23,10 @@ import {
 import { extractRuntimeConfig } from '../../lib/stack/extraction-function';
 import { taskSize, WORKER_HEALTH_CHECK_COMMAND, WORKER_STOP_TIMEOUT_SECONDS } from '../../lib/stack/gpu-worker-service';
 import { parseS3Uri } from '../../lib/stack/model-artifact-access';
-import { LAYER_NODE_MODULES } from '../../lib/stack/native-modules-layer';
+import { ffmpegBuildArgs, IMAGE_FFMPEG_PATH, IMAGE_FFPROBE_PATH } from '../../lib/stack/extraction-image';
 import { readCdkJson, removeOutdir, resourcesOfType, synthEnvironment, Synthesized, logicalIdOf } from './synth';
 
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);
 
 const environments = readCdkJson().context.environments;
 const ENV_NAMES = Object.keys(environments);
@@ -52,12 +50,6 @@ function policyStatements(s: Synthesized): { roles: string[]; statement: any }[]
   );
 }
 const actionsOf = (statement: any): string[] => [statement.Action].flat();
-function directorySize(dir: string): number {
-  return fs.readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => {
-    const p = path.join(dir, e.name);
-    return sum + (e.isDirectory() ? directorySize(p) : fs.statSync(p).size);
-  }, 0);
-}
 
 describe.each(ENV_NAMES)('environment %s', (envName) => {
   let s: Synthesized;
@@ -69,7 +61,6 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
     s = synthesized.get(envName)!;
     config = resolveEnvironment(environments, envName);
   });
-  const assetDirOf = (s3Key: string) => path.join(s.assembly.directory, `asset.${s3Key.replace(/\.zip$/, '')}`);
 
   it('is named Longsight-<env> and tagged', () => {
     expect(s.stack.stackName).toBe(`Longsight-${envName}`);
@@ -147,44 +138,19 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       fn = s.json.Resources[id(s.stack.extraction.fn)].Properties;
     });
 
-    it('runs the bundled handler on Node.js 22 (x86_64, for the layer binaries)', () => {
-      expect(fn.Runtime).toBe('nodejs22.x');
-      expect(fn.Handler).toBe('index.handler');
+    it('is the container image with the pinned ffmpeg (x86_64), built from its Dockerfile with the release as build arguments', () => {
+      expect(fn.PackageType).toBe('Image');
       expect(fn.Architectures).toEqual(['x86_64']);
-      const bundle = fs.readFileSync(path.join(assetDirOf(fn.Code.S3Key), 'index.js'), 'utf8');
-      // Self-contained but for Node built-ins, the layer's native modules, the SDK's optional CRT
-      // signer (loaded in a try) and the ffmpeg installer packages (only without FFMPEG_PATH).
-      const required = new Set([...bundle.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]));
-      const allowed = new Set([...LAYER_NODE_MODULES, '@aws-sdk/signature-v4-crt', '@ffmpeg-installer/ffmpeg', '@ffprobe-installer/ffprobe']);
-      for (const r of required) expect(builtinModules.includes(r.replace(/^node:/, '')) || allowed.has(r) ? 'ok' : r).toBe('ok');
-      expect(required).toContain('sharp');
-    });
-
-    it('loads with its layers as Lambda would: handler exported, sharp and ffprobe resolve from /opt', () => {
-      expect(fn.Layers).toHaveLength(2);
-      const layerDirs = (fn.Layers as { Ref: string }[]).map((l) => assetDirOf(s.json.Resources[l.Ref].Properties.Content.S3Key));
-      const nodePath = layerDirs.map((d) => path.join(d, 'nodejs', 'node_modules')).filter((d) => fs.existsSync(d));
-      expect(nodePath).toHaveLength(1);
-      const ffprobe = layerDirs.map((d) => path.join(d, 'bin', 'ffprobe')).find((f) => fs.existsSync(f))!;
-      const bundleDir = assetDirOf(fn.Code.S3Key);
-      const probe = [
-        `const m = require(${JSON.stringify(path.join(bundleDir, 'index.js'))});`,
-        `const sharp = require('sharp');`,
-        `console.log(JSON.stringify({ handler: typeof m.handler, sharp: typeof sharp, vips: sharp.versions.vips }));`,
-      ].join('\n');
-      // Only the layer's module path: the repository's node_modules must not be reachable.
-      const out = execFileSync(process.execPath, ['-e', probe], {
-        cwd: bundleDir,
-        env: { PATH: process.env.PATH, NODE_PATH: nodePath[0], [ENV.extractConfig]: fn.Environment.Variables[ENV.extractConfig], AWS_REGION: 'us-east-1' },
-        encoding: 'utf8',
-      });
-      const loaded = JSON.parse(out.trim().split('\n').pop()!);
-      expect(loaded).toMatchObject({ handler: 'function', sharp: 'function' });
-      expect(loaded.vips).toMatch(/^\d+\.\d+/);
-      expect(execFileSync(ffprobe, ['-version'], { encoding: 'utf8' })).toMatch(/^ffprobe version/);
-      // Lambda's limit: function plus layers at most 250 MB unzipped.
-      const size = [bundleDir, ...layerDirs].reduce((sum, d) => sum + directorySize(d), 0);
-      expect(size).toBeLessThan(250 * 1024 * 1024);
+      expect(fn.Layers).toBeUndefined();
+      expect(fn.Runtime).toBeUndefined();
+      const imageUri = JSON.stringify(fn.Code.ImageUri);
+      const manifest = JSON.parse(fs.readFileSync(path.join(s.assembly.directory, `${s.stack.artifactId}.assets.json`), 'utf8'));
+      const images = Object.entries(manifest.dockerImages as Record<string, any>).filter(([hash]) => imageUri.includes(hash));
+      expect(images).toHaveLength(1);
+      const source = images[0][1].source;
+      expect(source.dockerFile).toBe('lambda/extract-frames/Dockerfile');
+      expect(source.platform).toBe('linux/amd64');
+      expect(source.dockerBuildArgs).toEqual(ffmpegBuildArgs());
     });
 
     it('is sized and limited from the configuration', () => {
@@ -216,26 +182,8 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(env[ENV.jobsTable]).toEqual({ Ref: id(s.stack.tables.jobs) });
       expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
       expect(env[ENV.videoBucket]).toEqual({ Ref: id(s.stack.videoBucket.bucket) });
-      expect(env[ENV.ffmpegPath]).toBe('/opt/bin/ffmpeg');
-      expect(env[ENV.ffprobePath]).toBe('/opt/bin/ffprobe');
-    });
-
-    it('has a layer with the npm-shipped ffmpeg and ffprobe at bin/, executable by any user', () => {
-      const layers = (fn.Layers as { Ref: string }[]).map((l) => s.json.Resources[l.Ref].Properties);
-      for (const layer of layers) {
-        expect(layer.CompatibleArchitectures).toEqual(['x86_64']);
-        expect(layer.CompatibleRuntimes).toEqual(['nodejs22.x']);
-      }
-      const assetDir = layers.map((l) => assetDirOf(l.Content.S3Key)).find((d) => fs.existsSync(path.join(d, 'bin')))!;
-      for (const [pkg, file] of [
-        ['@ffmpeg-installer/linux-x64', 'ffmpeg'],
-        ['@ffprobe-installer/linux-x64', 'ffprobe'],
-      ]) {
-        const staged = fs.statSync(path.join(assetDir, 'bin', file));
-        const source = fs.statSync(path.join(path.dirname(require.resolve(`${pkg}/package.json`)), file));
-        expect(staged.size).toBe(source.size);
-        expect(staged.mode & 0o555).toBe(0o555);
-      }
+      expect(env[ENV.ffmpegPath]).toBe(IMAGE_FFMPEG_PATH);
+      expect(env[ENV.ffprobePath]).toBe(IMAGE_FFPROBE_PATH);
     });
 
     it('may read uploads, write and clean frames/, write job items and send job messages: nothing more', () => {
@@ -276,6 +224,47 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(ddb.Resource).toEqual({ 'Fn::GetAtt': [id(s.stack.tables.jobs), 'Arn'] });
       const role = s.json.Resources[roleRef].Properties;
       expect(role.ManagedPolicyArns).toBeUndefined();
+    });
+  });
+
+  describe('reconciler', () => {
+    it('runs on an EventBridge schedule from the environment, one pass at a time, with its thresholds validated', () => {
+      const fnId = id(s.stack.reconciler.fn);
+      const rule = s.json.Resources[id(s.stack.reconciler.schedule)].Properties;
+      expect(rule.ScheduleExpression).toBe(`rate(${config.reconciler.scheduleMinutes} minute${config.reconciler.scheduleMinutes === 1 ? '' : 's'})`);
+      expect(rule.State).toBe('ENABLED');
+      expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })]);
+      const fn = s.json.Resources[fnId].Properties;
+      expect(fn.ReservedConcurrentExecutions).toBe(1);
+      const env = fn.Environment.Variables;
+      expect(JSON.parse(env[ENV.reconcilerConfig])).toEqual({
+        staleAfterSeconds: config.reconciler.staleAfterMinutes * 60,
+        extractionGiveUpSeconds: config.reconciler.extractionGiveUpMinutes * 60,
+        maxAttempts: config.queue.maxReceiveCount,
+        maxJobsPerPass: 1000,
+        maxDeadLettersPerPass: 1000,
+        deadLetterHoldSeconds: config.reconciler.scheduleMinutes * 60 + 60,
+        leaseSeconds: config.queue.visibilityTimeoutSeconds,
+        metricDimensions: { Stack: s.stack.stackName },
+      });
+      expect(env[ENV.queueUrl]).toEqual({ Ref: id(s.stack.jobQueue.queue) });
+      expect(env[ENV.dlqUrl]).toEqual({ Ref: id(s.stack.jobQueue.deadLetterQueue) });
+      // EventBridge may invoke it, nothing else.
+      const perms = resourcesOfType(s, 'AWS::Lambda::Permission').filter(([, r]) => JSON.stringify(r.Properties.FunctionName).includes(fnId));
+      expect(perms.map(([, r]) => r.Properties.Principal)).toEqual(['events.amazonaws.com']);
+    });
+
+    it('may only do what a pass does: query byStatus, read and conditionally update jobs, send job messages, read (never delete) the DLQ, read frame manifests', () => {
+      const roleId = id(s.stack.reconciler.fn.role as any);
+      const mine = policyStatements(s).filter((p) => p.roles.includes(roleId));
+      const byAction = Object.fromEntries(mine.flatMap((p) => actionsOf(p.statement).map((a) => [a, JSON.stringify(p.statement.Resource)])));
+      expect(Object.keys(byAction).filter((a) => !a.startsWith('logs:')).sort()).toEqual(
+        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 's3:GetObject', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:SendMessage'].sort(),
+      );
+      expect(byAction['dynamodb:Query']).toContain('/index/byStatus');
+      expect(byAction['sqs:SendMessage']).toContain(id(s.stack.jobQueue.queue));
+      expect(byAction['sqs:ReceiveMessage']).toContain(id(s.stack.jobQueue.deadLetterQueue));
+      expect(byAction['s3:GetObject']).toContain('/frames/*');
     });
   });
 
@@ -398,13 +387,12 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(container.LogConfiguration.Options['awslogs-group']).toEqual({ Ref: id(s.stack.workers.logGroup) });
 
       const assets = JSON.parse(fs.readFileSync(path.join(s.assembly.directory, `${s.stack.stackName}.assets.json`), 'utf8'));
-      const images = Object.values(assets.dockerImages) as any[];
+      const images = Object.entries(assets.dockerImages as Record<string, any>).filter(([, a]) => a.source.dockerFile === 'container/Dockerfile');
       expect(images).toHaveLength(1);
-      expect(images[0].source.dockerFile).toBe('container/Dockerfile');
-      expect(images[0].source.platform).toBe('linux/amd64');
-      expect(JSON.stringify(container.Image)).toContain(Object.keys(assets.dockerImages)[0]);
+      expect(images[0][1].source.platform).toBe('linux/amd64');
+      expect(JSON.stringify(container.Image)).toContain(images[0][0]);
       // The staged build context is the repository without node_modules, outputs or git.
-      const context = path.join(s.assembly.directory, images[0].source.directory);
+      const context = path.join(s.assembly.directory, images[0][1].source.directory);
       const entries = fs.readdirSync(context);
       expect(entries).toEqual(expect.arrayContaining(['container', 'lib', 'package.json', 'package-lock.json']));
       for (const excluded of ['node_modules', 'cdk.out', '.git', 'test', 'dist']) expect(entries).not.toContain(excluded);
@@ -506,14 +494,14 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(actions).not.toContain('sqs:SendMessage');
     });
 
-    it('may only peek at the DLQ (ReceiveMessage, for the dead-letter reconciler): never delete or move its messages', () => {
+    it('may only read the DLQ (ReceiveMessage, and show what it read again): never delete or move its messages', () => {
       const taskRoleId = id(s.stack.workers.service.taskDefinition.taskRole as any);
       const dlqArn = JSON.stringify({ 'Fn::GetAtt': [id(s.stack.jobQueue.deadLetterQueue), 'Arn'] });
       const onDlq = policyStatements(s).filter((p) => JSON.stringify(p.statement.Resource).includes(dlqArn));
       const workerOnDlq = onDlq.filter((p) => p.roles.includes(taskRoleId));
       expect(workerOnDlq).toHaveLength(1);
       expect(workerOnDlq[0].statement.Resource).toEqual(JSON.parse(dlqArn));
-      expect(actionsOf(workerOnDlq[0].statement)).toEqual(['sqs:ReceiveMessage']);
+      expect(actionsOf(workerOnDlq[0].statement).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:ReceiveMessage']);
     });
   });
 

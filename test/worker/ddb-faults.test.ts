@@ -13,23 +13,23 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../lib/aws-clients';
 import { startLocalAws, type LocalAws } from '../support/local-aws';
-import { startDdbProxy, type DdbProxy } from './support/ddb-proxy';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy';
 import { answersOf, drain, inProcessWorker, queueDepth, waitFor, waitStatus } from './support/harness';
 import { seedJob } from './support/jobs';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 let local: LocalAws;
 let engine: AnswerEngine;
-let proxy: DdbProxy;
+let proxy: FaultProxy;
 let r: LongsightResources;
 
 beforeAll(async () => {
   const dir = await tinyModelDir();
   local = await startLocalAws({ visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
   engine = await createOnnxEngine({ modelDir: dir, executionProvider: 'cpu', threads: 1 });
-  proxy = await startDdbProxy(local.aws.endpoints.dynamodb);
+  proxy = await startFaultProxy(local.aws.endpoints.dynamodb);
   r = await provisionLongsight(local.clients, { queue: 'ddb-faults' }, { visibilityTimeoutSeconds: 4, maxReceiveCount: 3 });
 });
 afterAll(async () => {
@@ -60,7 +60,7 @@ test('throttling on the DONE write: retried past the SDK retries, the job ends D
   };
   const w = proxiedWorker();
   try {
-    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     expect(item.status).toBe('DONE');
     expect(throttled).toBe(6);
     expect(item.attempts).toBe(1);
@@ -86,7 +86,7 @@ test('DynamoDB unavailable for 3 s while the answers are written: retried, nothi
   };
   const w = proxiedWorker();
   try {
-    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     expect(item.status).toBe('DONE');
     expect(proxy.counts.drop).toBeGreaterThan(0);
     const answers = await answersOf(local.clients, r, j.jobId);
@@ -107,7 +107,7 @@ test('DynamoDB down for longer than the retry budget: the job is given back and 
   };
   const w = inProcessWorker(proxiedClients(), r, engine, { finalWriteRetrySeconds: 2 });
   try {
-    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     expect(item.status).toBe('DONE');
     expect(item.attempts).toBe(2);
     const answers = await answersOf(local.clients, r, j.jobId);
@@ -127,7 +127,7 @@ test('the job cannot be claimed on any delivery (table writes failing): after th
   proxy.rule = (q) => (q.target.endsWith('.UpdateItem') && q.body.includes('SET #status = :running') ? 'drop' : 'pass');
   const w = inProcessWorker(proxiedClients(), r, engine, { finalWriteRetrySeconds: 1 });
   try {
-    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+    const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
     expect(item.status).toBe('FAILED');
     expect(item.reason).toMatch(/^failed after 3 deliveries; last error: /);
     expect(item.attempts).toBe(0);

@@ -11,11 +11,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { main as cliMain } from '../../container/cli/main';
 import { provisionLongsight, type LongsightResources } from '../../container/local/embedded-aws';
-import { sweepDeadLetters } from '../../container/worker/dead-letters';
+import { sweepDeadLetters, type SweepOptions } from '../../container/worker/dead-letters';
 import { JobStore } from '../../container/worker/job-store';
 import { createEmfMetrics } from '../../container/worker/metrics';
 import { createLogger } from '../../lib/log';
@@ -25,7 +25,7 @@ import { seedJob } from './support/jobs';
 import { spawnWorker, type WorkerChild } from './support/spawn-worker';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(90_000);
+jest.setTimeout(270_000);
 
 const VISIBILITY = 2;
 const MAX_RECEIVES = 2;
@@ -77,7 +77,7 @@ test('a worker killed (SIGKILL) mid-job on every delivery: the message is dead-l
   // A live worker with the DLQ URL: its poll of the job queue makes SQS dead-letter the message
   // (receive count past maxReceiveCount), and its sweep (every second here) reconciles the job.
   const reconciler = spawn(0, { deadLetterSweepSeconds: 1, metrics: { enabled: true } }, { LONGSIGHT_DLQ_URL: r.dlqUrl });
-  const item = await waitStatus(local.clients, r, j.jobId, ['FAILED', 'DONE'], 30_000);
+  const item = await waitStatus(local.clients, r, j.jobId, ['FAILED', 'DONE'], 180_000);
   expect(item.status).toBe('FAILED');
   expect(item.reason).toBe(`dead-lettered after ${MAX_RECEIVES} deliveries; the worker stopped during the job (crash, kill or out of memory)`);
   expect(item.attempts).toBe(MAX_RECEIVES);
@@ -111,8 +111,8 @@ describe('one sweep', () => {
   let r: LongsightResources;
   let store: JobStore;
   let metricLines: string[];
-  const sweep = () =>
-    sweepDeadLetters({ sqs: local.clients.sqs, dlqUrl: r.dlqUrl, store, log: createLogger({ service: 'test-dead-letters' }), metrics: createEmfMetrics('Longsight', {}, true, (l) => metricLines.push(l)) });
+  const sweep = (o: SweepOptions = {}) =>
+    sweepDeadLetters({ sqs: local.clients.sqs, dlqUrl: r.dlqUrl, store, log: createLogger({ service: 'test-dead-letters' }, () => undefined), metrics: createEmfMetrics('Longsight', {}, true, (l) => metricLines.push(l)) }, o);
   const setItem = (jobId: string, values: Record<string, unknown>) =>
     local.clients.ddb.send(
       new UpdateCommand({
@@ -142,7 +142,7 @@ describe('one sweep', () => {
       await local.clients.sqs.send(new SendMessageCommand({ QueueUrl: r.dlqUrl, MessageBody: body }));
     }
 
-    expect(await sweep()).toEqual({ seen: 3, failed: 1 });
+    expect(await sweep()).toEqual({ seen: 3, failed: 1, read: 5, complete: true });
     expect(await jobItem(local.clients, r, live.jobId)).toMatchObject({ status: 'RUNNING', runToken: '000002.live' });
     expect((await jobItem(local.clients, r, done.jobId))?.status).toBe('DONE');
     expect(await jobItem(local.clients, r, stale.jobId)).toMatchObject({
@@ -168,5 +168,39 @@ describe('one sweep', () => {
     await setItem(j.jobId, { runToken: '000001.a' });
     expect(await store.failAsRead(seen, 'dead-lettered')).toBe(true);
     expect(await jobItem(local.clients, r, j.jobId)).toMatchObject({ status: 'FAILED', reason: 'dead-lettered' });
+  });
+
+  test('every dead letter is reconciled, not a sample: 160 in the DLQ, read in passes of at most 100, none deleted', async () => {
+    // Leases far from the thresholds: seeding 160 items on a busy machine takes seconds.
+    store = new JobStore(local.clients.ddb, { jobsTable: r.jobsTable, answersTable: r.answersTable }, 600_000);
+    const stale = Array.from({ length: 150 }, (_, i) => `j-${i.toString(16).padStart(32, 'a')}`);
+    const live = Array.from({ length: 10 }, (_, i) => `j-${i.toString(16).padStart(32, 'b')}`);
+    const now = new Date().toISOString();
+    for (const jobId of [...stale, ...live]) {
+      const fresh = live.includes(jobId);
+      await local.clients.ddb.send(
+        new PutCommand({
+          TableName: r.jobsTable,
+          Item: { jobId, videoUri: 's3://b/k.mp4', status: 'RUNNING', attempts: 3, runToken: '000003.x', createdAt: now, updatedAt: fresh ? now : ago(3_600_000), questions: [], settings: {} },
+        }),
+      );
+    }
+    const all = [...stale, ...live];
+    for (let i = 0; i < all.length; i += 10) {
+      await local.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: r.dlqUrl, Entries: all.slice(i, i + 10).map((jobId, k) => ({ Id: String(k), MessageBody: JSON.stringify({ jobId }) })) }));
+    }
+
+    const first = await sweep({ maxMessages: 100, holdSeconds: 120 });
+    expect(first).toMatchObject({ read: 100, complete: false });
+    // The first pass's messages stay hidden: the second pass reads the other 60 and shows all again.
+    const second = await sweep({ maxMessages: 100, holdSeconds: 120 });
+    expect(second).toMatchObject({ read: 60, complete: true });
+    expect(first.failed + second.failed).toBe(150);
+    const items = await Promise.all(all.map((jobId) => jobItem(local.clients, r, jobId)));
+    expect(items.filter((it) => it?.status === 'FAILED').map((it) => it!.jobId).sort()).toEqual([...stale].sort());
+    expect(items.filter((it) => it?.status === 'RUNNING').map((it) => it!.jobId).sort()).toEqual([...live].sort());
+    expect(metricLines).toHaveLength(150);
+    // Nothing deleted; the second pass made its 60 visible again, the first pass's 100 stay hidden until their hold ends.
+    expect(await queueDepth(local.clients, r.dlqUrl)).toEqual({ visible: 60, inFlight: 100 });
   });
 });

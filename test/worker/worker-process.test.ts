@@ -21,7 +21,7 @@ import { seedJob } from './support/jobs';
 import { spawnWorker, TSX_LOADER, type WorkerChild } from './support/spawn-worker';
 import { tinyModelDir } from './support/tiny-model';
 
-jest.setTimeout(120_000);
+jest.setTimeout(360_000);
 
 let local: LocalAws;
 let modelDir: string;
@@ -60,7 +60,7 @@ test('a worker killed with SIGKILL mid-job: the job is redelivered and finishes 
   a.proc.kill('SIGKILL');
   expect((await a.exited).signal).toBe('SIGKILL');
   const b = worker(r, 0);
-  const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 60_000);
+  const item = await waitStatus(local.clients, r, j.jobId, ['DONE', 'FAILED'], 180_000);
   expect(item.status).toBe('DONE');
   expect(item.attempts).toBe(2);
   expect(item.workerId).toBe(`child-${children.indexOf(b)}`);
@@ -104,7 +104,8 @@ test('SIGTERM during a job longer than the stop timeout: the job is released (QU
   const exit = await w.exited;
   const stopMs = Date.now() - t0;
   expect(exit.code).toBe(0);
-  expect(stopMs).toBeLessThan(4000);
+  // Well within ECS's SIGKILL budget (the stop timeout is 2 s here, 120 s deployed), with room for a busy machine.
+  expect(stopMs).toBeLessThan(15_000);
   const item = await waitStatus(local.clients, r, j.jobId, ['QUEUED']);
   expect(item.reason).toMatch(/released by a stopping worker/);
   // Visible again at once (well before the 4 s visibility timeout), second delivery.

@@ -10,7 +10,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   FrameManifestSchema,
-  framesPrefix,
+  framesRefFromManifest,
   InferenceSettingsSchema,
   JOB_ID_PATTERN,
   mergeQuestions,
@@ -71,6 +71,8 @@ export async function askCommand(parentJobId: string, texts: string[], o: AskOpt
       attempts: 0,
       createdAt: now,
       updatedAt: now,
+      // Sent right below (and the item taken back if that fails): the reconciler treats it as enqueued.
+      enqueuedAt: now,
       frames: { count: manifest.frames.length, manifestKey, durationSeconds: manifest.durationSeconds },
       questions,
       settings,
@@ -89,16 +91,7 @@ export async function askCommand(parentJobId: string, texts: string[], o: AskOpt
         kind: 'ask',
         jobId,
         video: parent.video,
-        frames: {
-          bucket,
-          prefix: framesPrefix(manifest.jobId),
-          manifestKey,
-          count: manifest.frames.length,
-          width: manifest.width,
-          height: manifest.height,
-          format: manifest.format,
-          timestamps: [...manifest.frames].sort((a, b) => a.index - b.index).map((f) => f.timestamp),
-        },
+        frames: framesRefFromManifest(bucket, manifestKey, manifest),
         questions,
         settings,
         enqueuedAt: now,

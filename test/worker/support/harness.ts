@@ -5,7 +5,7 @@ import { createLogger } from '../../../lib/log';
 import type { AwsClients } from '../../../lib/aws-clients';
 import type { AnswerEngine } from '../../../container/runtime/engine';
 import { createEmfMetrics } from '../../../container/worker/metrics';
-import { startWorker, type RunningWorker } from '../../../container/worker/worker';
+import { startWorker, type RunningWorker, type WorkerOptions } from '../../../container/worker/worker';
 import type { LongsightResources } from '../../../container/local/embedded-aws';
 import { answersOfJob, getJob } from '../../../container/local/job-queries';
 
@@ -27,6 +27,7 @@ export function inProcessWorker(
   engine: AnswerEngine,
   over: WorkerConfigInput = {},
   name = 'w1',
+  options: Partial<WorkerOptions> = {},
 ): RunningWorker & { metricLines: string[] } {
   const metricLines: string[] = [];
   const config = parseWorkerConfig({ ...FAST_CONFIG, ...over });
@@ -40,11 +41,12 @@ export function inProcessWorker(
     workerId: name,
     log: createLogger({ service: 'test-worker', workerId: name }),
     metrics: createEmfMetrics(config.metrics.namespace, config.metrics.dimensions, true, (l) => metricLines.push(l)),
+    ...options,
   });
   return Object.assign(w, { metricLines });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -67,7 +69,7 @@ export function answersOf(clients: AwsClients, r: LongsightResources, jobId: str
   return answersOfJob(clients.ddb, r.answersTable, jobId);
 }
 
-export async function waitStatus(clients: AwsClients, r: LongsightResources, jobId: string, status: string[], timeoutMs = 30_000): Promise<JobItem> {
+export async function waitStatus(clients: AwsClients, r: LongsightResources, jobId: string, status: string[], timeoutMs = 120_000): Promise<JobItem> {
   return waitFor(`job ${jobId} to be ${status.join('|')}`, async () => {
     const it = await jobItem(clients, r, jobId);
     return it && status.includes(it.status) ? it : undefined;
