@@ -53,7 +53,6 @@ interface OuterScope {
   temperature: string;
   seed: string;
   embedTable: string;
-  lmHead: string;
 }
 
 export function buildDecoderGraph(modelPath: string, cfg: ResolvedConfig, w: CheckpointWeights, dtype: ComputeDtype, opts: DecoderGraphOptions): string {
@@ -98,7 +97,6 @@ export function buildDecoderGraph(modelPath: string, cfg: ResolvedConfig, w: Che
       temperature,
       seed,
       embedTable,
-      lmHead: embedTable,
     };
     const body = buildLoopBody(g, cfg, w, dtype, outer, () => {
       if (!opts.lmHead) return embedTable;

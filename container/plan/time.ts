@@ -7,8 +7,9 @@
  *   vision  — SigLIP + projector FLOPs for every frame, compute-bound;
  *   prefill — the decoder's linear layers (2 FLOPs per weight per token) + causal attention
  *             (4·heads·headDim FLOPs per query–key pair), compute-bound;
- *   decode  — per token, the larger of reading the decoder weights + the KV cache at memory bandwidth
- *             and its FLOPs at tensor rate (memory-bound at batch 1), plus a per-token launch allowance
+ *   decode  — per token, the larger of moving the decoder weights + the KV cache (read by attention,
+ *             and copied past → present by GroupQueryAttention) at memory bandwidth and its FLOPs at
+ *             tensor rate (memory-bound at batch 1), plus a per-token launch allowance
  *             (the graph's loop: one subgraph execution, dozens of small kernels, per token);
  *   transfers — the ledger's bytes over the host link (no CUDA IO binding in onnxruntime-node).
  * These are predictions: `npm run gpu:check` measures them on a real GPU beside the planner's numbers.
@@ -96,11 +97,15 @@ export function prefillFlops(t: PlanModel['text'], tokens: number, past: number)
   return linear + t.numLayers * 4 * t.numHeads * t.headDim * pairs + 2 * t.hiddenSize * t.vocabSize;
 }
 
-/** One decode step at sequence length `seq`: bytes read (weights + cache) and FLOPs. */
+/**
+ * One decode step at sequence length `seq`: bytes moved in device memory and FLOPs. The weights are
+ * read once; the cache three times: attention reads it, and GroupQueryAttention (without a shared
+ * past/present buffer, as in the graph's loop) copies past into a one-longer present (read + write).
+ */
 export function decodeStep(t: PlanModel['text'], seq: number, bytesPerValue: number): { bytes: number; flops: number } {
   const weights = (layerParams(t) + t.hiddenSize * t.vocabSize) * bytesPerValue;
   const kv = 2 * t.numLayers * t.numKvHeads * t.headDim * bytesPerValue * seq;
-  return { bytes: weights + kv, flops: 2 * (layerParams(t) + t.hiddenSize * t.vocabSize) + t.numLayers * 4 * t.numHeads * t.headDim * seq };
+  return { bytes: weights + 3 * kv, flops: 2 * (layerParams(t) + t.hiddenSize * t.vocabSize) + t.numLayers * 4 * t.numHeads * t.headDim * seq };
 }
 
 export function planJobTime(m: PlanModel, job: JobShape, transfers: TransferBytes, gpu: GpuSpec): PhaseTimes {

@@ -199,9 +199,9 @@ describe('longsight plan', () => {
     expect(chosen.map((i) => i.instanceType)).toEqual(plan.chosen.fits.filter((f) => f.fits).map((f) => f.instanceType));
     const l40s = chosen.find((i) => i.instanceType === 'g6e.xlarge')!;
     expect(l40s.gpu).toBe('L40S');
-    // Decode at batch 1 is memory-bound: ~(14.2 GB of weights + 0.9 GB of cache) / (864 GB/s · 0.7) ≈ 25 ms, + launches.
+    // Decode at batch 1 is memory-bound: ~(14.2 GB of weights + 3 × 0.9 GB of cache moved) / (864 GB/s · 0.7) ≈ 28 ms, + launches.
     expect(l40s.times.decodeMsPerToken).toBeGreaterThan(20);
-    expect(l40s.times.decodeMsPerToken).toBeLessThan(35);
+    expect(l40s.times.decodeMsPerToken).toBeLessThan(40);
     expect(l40s.times.decodeS).toBeCloseTo((100 * l40s.times.decodeMsPerToken) / 1000, 0);
     expect(l40s.times.totalS).toBeCloseTo(l40s.times.visionS + l40s.times.prefillS + l40s.times.decodeS + l40s.times.transferS, 9);
     expect(l40s.usdPerHour).toBe(2);
