@@ -13,7 +13,7 @@
  *   4. the multi-question cost: (8 questions in one job) ÷ (1 question in one job) at 64 frames, with a
  *      2-layer vision tower (vision is the same for both sides; the full tower's measured per-frame
  *      time is added back for the full-model ratio), and every question's tokens checked against its
- *      own one-question job on the `wide` checkpoint (seed 7), whose answers differ by question;
+ *      own one-question job on the `wide` checkpoint (seed 7, 4 frames), whose answers differ by question;
  *   5. cancellation: an abort during a long generation in the worker's isolated engine — time until the
  *      job is rejected, and until the engine answers again (the rest of the run it could not interrupt).
  *
@@ -182,8 +182,9 @@ async function multiQuestion(threads: number, runs: number, frames: number, visi
 async function questionsMatchSeparateRuns(threads: number, say: (s: string) => void): Promise<void> {
   const { packageDir } = await ensureTinyModel({ preset: 'wide', seed: 7 });
   const engine = await createOnnxEngine({ modelDir: packageDir, threads, stopIds: [] });
-  const video = await jpegFrames(8);
-  const settings = InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: PAPER_POOLING, maxNewTokens: 12 });
+  // 4 frames and L_v = 64 (s > 1): a setting where this random model's answers differ by question.
+  const video = await jpegFrames(4);
+  const settings = InferenceSettingsSchema.parse({ ...DEFAULT_SETTINGS, pooling: PAPER_POOLING, maxNewTokens: 12, rope: { ...DEFAULT_SETTINGS.rope, visualContextWindow: 64 } });
   const together = await engine.answer({ frames: video, questions: QUESTIONS, settings });
   let equal = 0;
   for (let i = 0; i < QUESTIONS.length; i++) {
@@ -192,7 +193,7 @@ async function questionsMatchSeparateRuns(threads: number, say: (s: string) => v
   }
   await engine.close();
   const distinct = new Set(together.answers.map((a) => a.text)).size;
-  say(`| each question of the 8-question job vs its own one-question job (wide checkpoint, seed 7, 12 tokens) | ${equal} of 8 identical; ${distinct} distinct answers among the 8 questions | — |`);
+  say(`| each question of the 8-question job vs its own one-question job (wide checkpoint, seed 7, 4 frames, 12 tokens) | ${equal} of 8 identical; ${distinct} distinct answers among the 8 questions | — |`);
 }
 
 async function cancellation(runs: number, say: (s: string) => void): Promise<void> {
