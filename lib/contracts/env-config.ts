@@ -63,9 +63,11 @@ export const EnvironmentConfigSchema = z.strictObject({
   lambda: z
     .strictObject({
       reservedConcurrency: z.int().min(1).max(1000).default(10),
-      memoryMiB: z.int().min(512).max(10240).default(3008),
+      /** Bought for vCPUs (Lambda gives one per 1769 MB): 7076 = 4 parallel decodes. See lib/stack/extraction-function.ts. */
+      memoryMiB: z.int().min(512).max(10240).default(7076),
       timeoutSeconds: z.int().min(60).max(900).default(900),
-      ephemeralStorageMiB: z.int().min(512).max(10240).default(4096),
+      /** Nothing is written to /tmp (the video streams through a presigned URL, frames stay in memory). */
+      ephemeralStorageMiB: z.int().min(512).max(10240).default(512),
     })
     .prefault({}),
   inference: InferenceSettingsSchema.prefault({}),

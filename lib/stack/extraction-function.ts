@@ -87,15 +87,19 @@ export class ExtractionFunction extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       layers: [ffmpeg.layer, nativeModules.layer],
-      // Sized for 256 frames sampled from a 2-hour 1080p video (see the config schema defaults):
-      // - memory: the handler runs several ffmpeg seek+decode processes at once; each holds a
-      //   1080p decoder (~100-200 MB) and Lambda gives CPU in proportion to memory (3008 MB is
-      //   about 2 vCPUs), so decode time, not memory, is the limit;
-      // - timeout: 256 seeks into a long-GOP file over ranged HTTP reads take minutes; 900 s is the
-      //   Lambda maximum, and the job's extraction lease lasts the invocation's remaining time;
-      // - ephemeral storage: the video is streamed through a presigned URL and never stored; /tmp
-      //   holds the encoded frames (256 x ~60 KB at 384 px) and ffmpeg scratch, with headroom for
-      //   a sidecar-raised frame count (up to 1024) at PNG size.
+      // Sized for 256 frames sampled from a 2-hour 1080p video (cdk.json and the schema defaults;
+      // figures from `npm run bench:extract`, BENCHMARKS.md "Lambda sizing"):
+      // - the work is CPU: one ffmpeg per vCPU, each seek ~0.05 s fixed + half a keyframe interval
+      //   of decoding (1.8 ms per 1080p frame measured; camera footage allowed 3x that), plus the
+      //   rgb24 frame, the exact resize and the PNG (~0.06 s). 256 seeks at a 10 s keyframe interval
+      //   ~ 200 CPU-seconds; 1024 frames (a sidecar's maximum) ~ 800;
+      // - memory: 7076 MB buys 4 vCPUs (Lambda: one per 1769 MB): 50 s / 200 s of wall time. The
+      //   bytes needed are < 1 GB (Node ~250 MB, PNG frames ~250 KB each, ~60 MB per ffmpeg), so
+      //   the memory is for the CPUs; GB-seconds stay about the same as with fewer vCPUs for longer;
+      // - timeout: the maximum, 900 s, 4x the 1024-frame estimate; the job's extraction lease
+      //   lasts the invocation's remaining time;
+      // - ephemeral storage: the minimum, 512 MB: the video streams through a presigned URL and the
+      //   frames stay in memory, nothing is written to /tmp.
       memorySize: config.lambda.memoryMiB,
       timeout: Duration.seconds(config.lambda.timeoutSeconds),
       ephemeralStorageSize: Size.mebibytes(config.lambda.ephemeralStorageMiB),
