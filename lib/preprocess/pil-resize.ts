@@ -69,6 +69,8 @@ export function pilFilter(id: number): Filter {
   return f;
 }
 
+import { resizeRgbWasm } from './pil-resize-wasm';
+
 const PRECISION_BITS = 22;
 const HALF = 1 << (PRECISION_BITS - 1);
 
@@ -196,8 +198,12 @@ export interface Image8 {
   data: Uint8Array;
 }
 
-/** `Image.resize((outWidth, outHeight), filter)` on an 8-bit image, as Pillow computes it. */
-export function pilResize(img: Image8, outWidth: number, outHeight: number, filterId: number = PIL_FILTERS.bicubic): Image8 {
+/**
+ * `Image.resize((outWidth, outHeight), filter)` on an 8-bit image, as Pillow computes it. RGB runs
+ * the same passes in WebAssembly SIMD (pil-resize.wat, ~3x faster); `useWasm = false` runs the
+ * TypeScript passes above (tests compare both with Pillow).
+ */
+export function pilResize(img: Image8, outWidth: number, outHeight: number, filterId: number = PIL_FILTERS.bicubic, useWasm = true): Image8 {
   const { width, height, channels, data } = img;
   if (data.length !== width * height * channels) throw new Error(`image data is ${data.length} bytes, expected ${width}x${height}x${channels} = ${width * height * channels}`);
   if (!(Number.isInteger(outWidth) && Number.isInteger(outHeight) && outWidth > 0 && outHeight > 0)) throw new Error(`resize target must be positive whole numbers, got ${outWidth}x${outHeight}`);
@@ -210,6 +216,10 @@ export function pilResize(img: Image8, outWidth: number, outHeight: number, filt
   // The rows the vertical pass reads: the horizontal pass skips the others.
   const firstRow = vertical.bounds[0];
   const lastRow = vertical.bounds[outHeight * 2 - 2] + vertical.bounds[outHeight * 2 - 1];
+  if (channels === 3 && useWasm) {
+    const horizontal = needHorizontal ? axisCoefficients(width, outWidth, filter) : undefined;
+    return { width: outWidth, height: outHeight, channels, data: resizeRgbWasm(data, width, height, outWidth, outHeight, horizontal, needVertical ? vertical : undefined, firstRow, lastRow - firstRow) };
+  }
   let rows = data;
   let rowShift = 0;
   if (needHorizontal) {

@@ -5,7 +5,10 @@
  * Goal (issue 11): max |Δ| ≤ 1 level and ≥ 99% of values equal, downscaling and upscaling; on
  * x86-64 the port is exact, and that is asserted too.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { assemblePilResize, bytesModule } from '../../lib/preprocess/build-wasm';
 import { framesToPixels } from '../../container/runtime/preprocess';
 import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { extractFrames } from '../../lambda/extract-frames/frame-extractor';
@@ -54,12 +57,28 @@ describe("Pillow's resize, reproduced", () => {
     [640, 360, 96, 160], // non-square target
   ];
 
-  test('BICUBIC on synthetic frames, downscales and upscales', () => {
+  test('BICUBIC on synthetic frames, downscales and upscales: the WebAssembly passes and the TypeScript ones', () => {
     const jobs = cases.map(([w, h, ow, oh], i) => ({ rgb: synthetic(w, h, i + 1), width: w, height: h, outWidth: ow, outHeight: oh }));
     pillowResize(jobs).forEach((ref, i) => {
       const j = jobs[i];
-      expectReference(pilResize({ width: j.width, height: j.height, channels: 3, data: j.rgb }, j.outWidth, j.outHeight).data, ref.rgb, `${j.width}x${j.height} -> ${j.outWidth}x${j.outHeight}`);
+      const img = { width: j.width, height: j.height, channels: 3, data: j.rgb };
+      expectReference(pilResize(img, j.outWidth, j.outHeight).data, ref.rgb, `${j.width}x${j.height} -> ${j.outWidth}x${j.outHeight}`);
+      expectReference(pilResize(img, j.outWidth, j.outHeight, PIL_FILTERS.bicubic, false).data, ref.rgb, `${j.width}x${j.height} -> ${j.outWidth}x${j.outHeight} (TypeScript passes)`);
     });
+  });
+
+  test('one channel (the TypeScript passes) equals Pillow on mode L', () => {
+    const rgb = synthetic(300, 200, 9);
+    const grey = rgb.filter((_, i) => i % 3 === 0);
+    const ours = pilResize({ width: 300, height: 200, channels: 1, data: grey }, 384, 384).data;
+    // Pillow on an RGB image with equal channels resizes each the same way.
+    const ref = pillowResize([{ rgb: Uint8Array.from([...grey].flatMap((v) => [v, v, v])), width: 300, height: 200, outWidth: 384, outHeight: 384 }])[0].rgb;
+    expectReference(ours, ref.filter((_, i) => i % 3 === 0), 'one channel');
+  });
+
+  test('the committed WebAssembly is what pil-resize.wat assembles to (npm run build:wasm)', async () => {
+    const bytes = await assemblePilResize();
+    expect(bytesModule(bytes)).toBe(readFileSync(join(__dirname, '../../lib/preprocess/pil-resize-wasm-bytes.ts'), 'utf8'));
   });
 
   test("the other filters a processor config may name (LANCZOS, BILINEAR, BOX, HAMMING)", () => {
