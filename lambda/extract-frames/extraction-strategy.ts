@@ -18,14 +18,19 @@
  */
 import { linspaceIndices } from './frame-sampler';
 
-/** Measured on H.264 (x264) 720p and 1080p, one core of the development machine: see BENCHMARKS.md. */
+/**
+ * Measured by `npm run bench:extract` (calibration) on H.264 720p and 1080p with one core per
+ * process, on the development machine: see BENCHMARKS.md "Seek or pass".
+ */
 export const MEASURED_COSTS = {
   /** CPU ms to decode one frame: a fixed part (parsing, bookkeeping) … */
   decodeMsPerFrame: 0.03,
-  /** … plus a part per megapixel of frame. */
-  decodeMsPerMegapixel: 0.8,
-  /** CPU ms of one seek beyond its decoding: ffmpeg start, container index, seek, rgb24 out. */
-  seekFixedMs: 12,
+  /** … plus a part per megapixel of frame (1.0 at 720p, 1.3 at 1080p measured). */
+  decodeMsPerMegapixel: 1.1,
+  /** CPU ms of one seek beyond decoding up to its frame: process start, container index, seek … */
+  seekFixedMs: 10,
+  /** … and the part that grows with the frame: the keyframe it starts from, the rgb24 frame out (53 ms at 720p, 106 at 1080p measured). */
+  seekFixedMsPerMegapixel: 46,
 };
 
 export interface StrategyInput {
@@ -61,15 +66,17 @@ export interface CostEstimate {
 export function estimateCosts(input: StrategyInput, costs = MEASURED_COSTS): CostEstimate {
   const fps = input.frameRate ?? (input.frameCount ? input.frameCount / input.durationSeconds : 25);
   const frames = input.frameCount ?? Math.max(1, Math.round(input.durationSeconds * fps));
-  const decodeMs = costs.decodeMsPerFrame + costs.decodeMsPerMegapixel * ((input.width * input.height) / 1e6);
+  const megapixels = (input.width * input.height) / 1e6;
+  const decodeMs = costs.decodeMsPerFrame + costs.decodeMsPerMegapixel * megapixels;
+  const seekFixedMs = costs.seekFixedMs + costs.seekFixedMsPerMegapixel * megapixels;
   // Unknown keyframe interval: assume none to decode before a sample, which favours seeking (the
   // old default); a real interval only makes seeks dearer.
   const gop = input.keyframeSeconds !== undefined ? input.keyframeSeconds * fps : 0;
   const picked = linspaceIndices(frames, Math.min(input.n, frames));
   const span = picked[picked.length - 1] - picked[0] + 1;
   const runs = Math.max(1, Math.min(input.cores, picked.length));
-  const seekMs = picked.length * (costs.seekFixedMs + decodeMs * (gop / 2 + 1));
-  const passMs = runs * (costs.seekFixedMs + decodeMs * (gop / 2)) + decodeMs * span;
+  const seekMs = picked.length * (seekFixedMs + decodeMs * (gop / 2 + 1));
+  const passMs = runs * (seekFixedMs + decodeMs * (gop / 2)) + decodeMs * span;
   return { seekMs, passMs, sampleSpacingFrames: frames / picked.length, keyframeIntervalFrames: gop };
 }
 

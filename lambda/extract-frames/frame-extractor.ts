@@ -142,9 +142,24 @@ function lastLines(stderr: string, n = 2): string {
     .join(' | ');
 }
 
-/** Cuts ffmpeg's stdout into whole frames without re-concatenating a growing buffer. */
+/**
+ * Full-size frame buffers, reused: a 1080p rgb24 frame is 6 MB, and allocating one per frame makes
+ * the garbage collector run far more than the frames need.
+ */
+const spareFrames = new Map<number, Buffer[]>();
+function takeFrameBuffer(bytes: number): Buffer {
+  return spareFrames.get(bytes)?.pop() ?? Buffer.allocUnsafe(bytes);
+}
+function giveFrameBuffer(buf: Buffer): void {
+  const list = spareFrames.get(buf.length) ?? [];
+  // A few per size: one per concurrent ffmpeg is all that is ever in use.
+  if (list.length < 16) list.push(buf);
+  spareFrames.set(buf.length, list);
+}
+
+/** Cuts ffmpeg's stdout into whole frames in one reused buffer (onFrame must copy what it keeps). */
 class FrameAssembler {
-  private frame: Buffer;
+  private readonly frame: Buffer;
   private filled = 0;
   count = 0;
 
@@ -152,7 +167,7 @@ class FrameAssembler {
     private readonly frameBytes: number,
     private readonly onFrame: (rgb: Buffer, n: number) => void,
   ) {
-    this.frame = Buffer.allocUnsafe(frameBytes);
+    this.frame = takeFrameBuffer(frameBytes);
   }
 
   push(chunk: Buffer): void {
@@ -164,10 +179,13 @@ class FrameAssembler {
       at += n;
       if (this.filled === this.frameBytes) {
         this.onFrame(this.frame, this.count++);
-        this.frame = Buffer.allocUnsafe(this.frameBytes);
         this.filled = 0;
       }
     }
+  }
+
+  release(): void {
+    giveFrameBuffer(this.frame);
   }
 }
 
@@ -181,8 +199,9 @@ export interface WindowResult {
 }
 
 /**
- * Runs one window; `onFrame` gets each frame's rgb24 bytes (its own buffer) as it arrives. A network
- * failure or a timeout throws TransientMediaError; anything else is in the result.
+ * Runs one window; `onFrame` gets each frame's rgb24 bytes as it arrives, in a buffer reused for the
+ * next frame (copy what you keep). A network failure or a timeout throws TransientMediaError;
+ * anything else is in the result.
  */
 export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFrame: (rgb: Buffer, n: number) => void, timeoutMs = 600_000): Promise<WindowResult> {
   const assembler = new FrameAssembler(req.width * req.height * 3, onFrame);
@@ -191,7 +210,7 @@ export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFr
     // showinfo writes one line (~400 chars) per kept frame: keep them all.
     maxStderrChars: 1024 * 1024 + 600 * (window.maxFrames ?? window.pick?.length ?? 4096),
     onStdout: (chunk) => assembler.push(chunk),
-  });
+  }).finally(() => assembler.release());
   const where = window.seek ? ` at ${window.seek.toFixed(3)} s` : '';
   if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding${where}`);
   if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
@@ -201,7 +220,7 @@ export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFr
   return { times, frames: assembler.count, code: r.code, stderr: r.stderr };
 }
 
-/** A decoded frame as the model sees it: resized exactly as Pillow's BICUBIC, then encoded. */
+/** A decoded frame as the model sees it: resized exactly as Pillow's BICUBIC (synchronously: `rgb` may be reused after), then encoded. */
 export function storedFrame(rgb: Uint8Array, req: Pick<FrameRequest, 'width' | 'height' | 'size' | 'format' | 'jpegQuality'>): Promise<Buffer> {
   const resized = pilResize({ width: req.width, height: req.height, channels: 3, data: rgb }, req.size, req.size, PIL_FILTERS.bicubic);
   return encodeFrame(resized.data, req.size, req.size, req.format, req.jpegQuality);

@@ -102,7 +102,7 @@ describe('frame sampler', () => {
   });
 
   test('seek or pass by estimated cost (costs given here: 1 ms per frame of 1 MP, 10 ms per seek)', () => {
-    const costs = { decodeMsPerFrame: 0, decodeMsPerMegapixel: 1, seekFixedMs: 10 };
+    const costs = { decodeMsPerFrame: 0, decodeMsPerMegapixel: 1, seekFixedMs: 4, seekFixedMsPerMegapixel: 6 };
     // 1000 frames of 1000x1000 at 25 fps (40 s), a keyframe every 4 s = 100 frames, 2 cores.
     const video = { frameCount: 1000, frameCountExact: true, durationSeconds: 40, frameRate: 25, width: 1000, height: 1000, keyframeSeconds: 4, cores: 2 };
     // A seek: 10 + (100/2 + 1) = 61 ms per sample. A pass: 2 runs x (10 + 50) + 1000 frames = 1120 ms.
@@ -115,6 +115,12 @@ describe('frame sampler', () => {
     expect(chooseStrategy({ ...video, n: 50, keyframeSeconds: 0.4 }, costs)).toMatchObject({ mode: 'seek' });
     // No more frames than requested: every frame.
     expect(chooseStrategy({ ...video, n: 1000 }, costs)).toEqual({ mode: 'all' });
+    // With the measured constants: the benchmark's 20-minute 720p file (keyframe every 10 s) is
+    // sampled by seeking at 64 frames and by passes at 256; its 60-minute 1080p file by seeking at both.
+    const bench720 = { frameCount: 30000, frameCountExact: true, durationSeconds: 1200, frameRate: 25, width: 1280, height: 720, keyframeSeconds: 10, cores: 2 };
+    const bench1080 = { ...bench720, frameCount: 90000, durationSeconds: 3600, width: 1920, height: 1080 };
+    expect([64, 256].map((n) => chooseStrategy({ ...bench720, n }).mode)).toEqual(['seek', 'pass']);
+    expect([64, 256].map((n) => chooseStrategy({ ...bench1080, n }).mode)).toEqual(['seek', 'seek']);
     expect(chooseStrategy({ ...video, frameCountExact: false, frameCount: 30, n: 64 }, costs)).toEqual({ mode: 'all' });
     // Unknown keyframe interval: nothing to decode before a sample is assumed (seeking, the old default).
     expect(estimateCosts({ ...video, n: 10, keyframeSeconds: undefined }, costs).seekMs).toBe(10 * 11);
