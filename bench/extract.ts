@@ -20,15 +20,15 @@
  *      -vf scale=384:384:flags=bicubic` → PNG;
  *    - pass: one ffmpeg (its default threads) decoding the whole file, `select` keeping the same
  *      frames, `scale=384:384:flags=bicubic` → N PNGs.
- *    Wall time and CPU time (this process and its children: ffmpeg, sharp's threads and the S3
- *    server's thread); medians; ratio = ours / the better baseline, per measure.
+ *    Wall time and CPU time (this process and its children: ffmpeg, sharp's threads; not the S3
+ *    server, which runs in its own process, bench/s3-server.ts, so that this one stays small:
+ *    every ffmpeg start forks it); medians; ratio = ours / the better baseline, per measure.
  * Env: BENCH_FRAMES=64,256 BENCH_RUNS=3 BENCH_FILES=720p,1080p BENCH_INPUTS=disk,s3 BENCH_SKIP_CALIBRATION=1
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { spawn } from 'node:child_process';
 import { resolveBinaries } from '../lambda/extract-frames/binaries';
 import { runProcess } from '../lambda/extract-frames/process';
 import { probeVideo, type VideoStreamInfo } from '../lambda/extract-frames/probe';
@@ -37,8 +37,6 @@ import { ffmpegCommand, pickExpression } from '../lambda/extract-frames/frame-ex
 import { sampleFrames } from '../lambda/extract-frames/sample-frames';
 import { MEASURED_COSTS } from '../lambda/extract-frames/extraction-strategy';
 import { mapLimit } from '../lib/map-limit';
-import { startLocalAws } from '../test/support/local-aws';
-import { uploadObject } from '../test/support/s3-upload';
 
 const CACHE = resolve(__dirname, '..', '.cache', 'bench');
 const FILES = {
@@ -148,6 +146,20 @@ interface Cell {
   loads: string[];
 }
 
+/** bench/s3-server.ts in a child process: the embedded S3 server with the videos uploaded. */
+async function startS3Server(paths: string[]): Promise<{ urls: Record<string, string>; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 's3-server.ts'), ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolveLine, reject) => {
+    let buf = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes('\n')) resolveLine(buf.split('\n')[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`the S3 server exited (${code}) before it was ready`)));
+  });
+  return { urls: (JSON.parse(line) as { urls: Record<string, string> }).urls, stop: () => child.stdin.end() };
+}
+
 async function main(): Promise<void> {
   const files = Object.fromEntries(await Promise.all(WHICH.map(async (k) => [k, await ensureVideo(k)] as const))) as Record<FileKey, string>;
   const probes = Object.fromEntries(await Promise.all(WHICH.map(async (k) => [k, await probeVideo(bin.ffprobe, files[k])] as const)));
@@ -162,15 +174,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const s3 = INPUTS.includes('s3') ? await startLocalAws() : undefined;
-  const urls: Partial<Record<FileKey, string>> = {};
-  if (s3) {
-    for (const k of WHICH) {
-      say(`uploading ${FILES[k].name} to the embedded S3 server...`);
-      const up = await uploadObject(s3.clients.s3, s3.resources.bucket, `bench/${FILES[k].name}`, files[k]);
-      urls[k] = await getSignedUrl(s3.clients.s3, new GetObjectCommand({ Bucket: up.bucket, Key: up.key }), { expiresIn: 6 * 3600 });
-    }
-  }
+  const s3 = INPUTS.includes('s3') ? await startS3Server(WHICH.map((k) => files[k])) : undefined;
+  const urls = Object.fromEntries(WHICH.map((k) => [k, s3?.urls[files[k]]])) as Partial<Record<FileKey, string>>;
 
   const cells: Cell[] = [];
   try {
@@ -211,7 +216,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await s3?.stop();
+    s3?.stop();
   }
 
   const med = (c: Cell, side: keyof Cell['runs'], m: 'wall' | 'cpu') => median(c.runs[side].map((r) => r[m]));
