@@ -24,7 +24,8 @@
  *    Wall time and CPU time (this process and its children: ffmpeg, sharp's threads; not the S3
  *    server, which runs in its own process, bench/s3-server.ts, so that this one stays small:
  *    every ffmpeg start forks it); medians; ratio = ours / the better baseline, per measure.
- * Env: BENCH_FRAMES=64,256 BENCH_RUNS=3 BENCH_FILES=720p,1080p BENCH_INPUTS=disk,s3 BENCH_SKIP_CALIBRATION=1
+ * Env: BENCH_FRAMES=64,256 BENCH_RUNS=3 BENCH_FILES=720p,1080p BENCH_INPUTS=disk,s3
+ *      BENCH_SIDES=ours,seeks,pass BENCH_SKIP_CALIBRATION=1
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -50,6 +51,8 @@ const FRAME_COUNTS = list(process.env.BENCH_FRAMES, '64,256').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WHICH = list(process.env.BENCH_FILES, '720p,1080p') as FileKey[];
 const INPUTS = list(process.env.BENCH_INPUTS, 'disk,s3');
+/** Which sides to run (default all three): a follow-up can leave out a baseline known to be far slower. */
+const SIDES = list(process.env.BENCH_SIDES, 'ours,seeks,pass');
 const CORES = os.availableParallelism?.() ?? os.cpus().length;
 const bin = resolveBinaries();
 
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
           for (let run = 0; run < RUNS; run++) {
             for (let j = 0; j < order.length; j++) {
               const side = order[(run + j) % order.length];
-              if (side !== 'ours' && outclassed(cell, side)) continue;
+              if (!SIDES.includes(side) || (side !== 'ours' && outclassed(cell, side))) continue;
               const out = mkdtempSync(join(os.tmpdir(), `bench-${side}-`));
               cell.loads.push(load());
               const t = await timed(() => sides[side](out));
@@ -238,8 +241,8 @@ async function main(): Promise<void> {
     `| file | frames | input | ours: mode | ours wall / CPU (s) | N seeks wall / CPU (s) | one pass wall / CPU (s) | wall ratio | CPU ratio |`,
     `|---|---:|---|---|---:|---:|---:|---:|---:|`,
     ...cells.map((c) => {
-      const best = (m: 'wall' | 'cpu') => Math.min(med(c, 'seeks', m), med(c, 'pass', m));
-      const cellOf = (side: keyof Cell['runs']) => `${med(c, side, 'wall').toFixed(1)} / ${med(c, side, 'cpu').toFixed(1)}${c.runs[side].length < RUNS ? ` (${c.runs[side].length} run)` : ''}`;
+      const best = (m: 'wall' | 'cpu') => Math.min(...(['seeks', 'pass'] as const).filter((b) => c.runs[b].length).map((b) => med(c, b, m)));
+      const cellOf = (side: keyof Cell['runs']) => (c.runs[side].length ? `${med(c, side, 'wall').toFixed(1)} / ${med(c, side, 'cpu').toFixed(1)}${c.runs[side].length < RUNS ? ` (${c.runs[side].length} run)` : ''}` : 'not run');
       return `| ${FILES[c.file].minutes} min ${FILES[c.file].size} | ${c.frames} | ${c.input} | ${c.mode} | ${cellOf('ours')} | ${cellOf('seeks')} | ${cellOf('pass')} | **${(med(c, 'ours', 'wall') / best('wall')).toFixed(2)}×** | **${(med(c, 'ours', 'cpu') / best('cpu')).toFixed(2)}×** |`;
     }),
   ];
@@ -254,7 +257,7 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  writeFileSync(join(CACHE, 'extract-results.json'), JSON.stringify({ cores: CORES, calibrations, cells }, null, 2));
+  writeFileSync(join(CACHE, `extract-results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ cores: CORES, calibrations, cells }, null, 2));
 }
 
 main().catch((e) => {

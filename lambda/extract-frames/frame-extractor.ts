@@ -90,7 +90,8 @@ export function pickExpression(pick: readonly number[], seek: number): string {
  */
 export function frameFilter(rotation: 0 | 90 | 180 | 270, window: DecodeWindow = {}): string {
   const pick = window.pick && window.pick.length > 1 ? [pickExpression(window.pick, window.seek ?? 0)] : [];
-  return [...pick, 'showinfo', 'scale', 'format=rgb24', ...rotationFilters(rotation)].join(',');
+  // checksum=0: showinfo would otherwise checksum every plane of every frame it reports.
+  return [...pick, 'showinfo=checksum=0', 'scale', 'format=rgb24', ...rotationFilters(rotation)].join(',');
 }
 
 /** ffmpeg's command line for one window of `req`: raw rgb24 frames on stdout, showinfo on stderr. */

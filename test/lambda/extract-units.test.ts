@@ -231,8 +231,8 @@ describe('ffmpeg command line', () => {
   const req = { ffmpeg: 'ffmpeg', input: 'v.mp4', streamIndex: 1, rotation: 90 as const, width: 360, height: 640, size: 384, format: 'png' as const, jpegQuality: 95 };
 
   test('rgb24 at the stream size (no resize in ffmpeg), then the rotation on the RGB frame', () => {
-    expect(frameFilter(90)).toBe('showinfo,scale,format=rgb24,transpose=clock');
-    expect(frameFilter(0)).toBe('showinfo,scale,format=rgb24');
+    expect(frameFilter(90)).toBe('showinfo=checksum=0,scale,format=rgb24,transpose=clock');
+    expect(frameFilter(0)).toBe('showinfo=checksum=0,scale,format=rgb24');
     expect(rotationFilters(180)).toEqual(['hflip', 'vflip']);
     expect(rotationFilters(270)).toEqual(['transpose=cclock']);
     expect(rotationFilters(0)).toEqual([]);
@@ -240,9 +240,9 @@ describe('ffmpeg command line', () => {
 
   test('a seek: -ss before -i, one frame; a pass: select of the first frame at or after each time, stopping after the last', () => {
     const seek = ffmpegCommand(req, { seek: 12.5, maxFrames: 1 });
-    expect(seek.join(' ')).toMatch(/-threads 1 -ss 12\.500000 -i v\.mp4 -map 0:1 -an -sn -dn -frames:v 1 -vf showinfo,scale,format=rgb24,transpose=clock -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1$/);
+    expect(seek.join(' ')).toMatch(/-threads 1 -ss 12\.500000 -i v\.mp4 -map 0:1 -an -sn -dn -frames:v 1 -vf showinfo=checksum=0,scale,format=rgb24,transpose=clock -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1$/);
     const pass = ffmpegCommand(req, { seek: 10, pick: [10, 10.5, 12.25], maxFrames: 3 });
-    expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000)',showinfo,scale,format=rgb24,transpose=clock");
+    expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000)',showinfo=checksum=0,scale,format=rgb24,transpose=clock");
     expect(pass.slice(pass.indexOf('-frames:v'), pass.indexOf('-frames:v') + 2)).toEqual(['-frames:v', '3']);
     // From the start: no -ss at all.
     expect(ffmpegCommand(req, {})).not.toContain('-ss');
