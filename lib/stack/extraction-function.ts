@@ -89,12 +89,12 @@ export class ExtractionFunction extends Construct {
       layers: [ffmpeg.layer, nativeModules.layer],
       // Sized for 256 frames sampled from a 2-hour 1080p video (cdk.json and the schema defaults;
       // figures from `npm run bench:extract`, BENCHMARKS.md "Lambda sizing"):
-      // - the work is CPU: one ffmpeg per vCPU, each seek ~0.05 s fixed + half a keyframe interval
-      //   of decoding (1.8 ms per 1080p frame measured; camera footage allowed 3x that), plus the
-      //   rgb24 frame, the exact resize and the PNG (~0.06 s). 256 seeks at a 10 s keyframe interval
-      //   ~ 200 CPU-seconds; 1024 frames (a sidecar's maximum) ~ 800;
-      // - memory: 7076 MB buys 4 vCPUs (Lambda: one per 1769 MB): 50 s / 200 s of wall time. The
-      //   bytes needed are < 1 GB (Node ~250 MB, PNG frames ~250 KB each, ~60 MB per ffmpeg), so
+      // - the work is CPU: one ffmpeg per vCPU; a 1080p seek measured 0.4 CPU-s (0.24 of it decoding
+      //   half a 10 s keyframe interval); allowing camera footage 3x the decode, ~0.9 s: 256 seeks
+      //   ~ 225 CPU-seconds, 1024 frames (a sidecar's maximum) ~ 900;
+      // - memory: 7076 MB buys 4 vCPUs (Lambda: one per 1769 MB): ~56 s / ~225 s of wall time. The
+      //   bytes needed are < 1 GB (our process peaked at 156 MB, PNG frames up to ~250 KB each,
+      //   ffmpeg ~40 MB per 1080p decode), so
       //   the memory is for the CPUs; GB-seconds stay about the same as with fewer vCPUs for longer;
       // - timeout: the maximum, 900 s, 4x the 1024-frame estimate; the job's extraction lease
       //   lasts the invocation's remaining time;
