@@ -1,6 +1,6 @@
 /**
  * `longsight` — the command line: `run` (the whole pipeline on this machine: `npm start`),
- * `convert`, `plan`, and `status` / `answers` / `ask` / `requeue-dlq` against a deployed stack
+ * `convert`, `plan`, `frames` (what the model sees), and `status` / `answers` / `ask` / `requeue-dlq` against a deployed stack
  * (--stack NAME), explicit resources, or a local run kept going with --keep-running.
  * Exit codes: 0 ok · 1 failed (a job FAILED, an AWS error) · 2 usage · 3 not found.
  */
@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { PoolingScheduleSchema, ROPE_MODES, type PoolingSchedule, type RopeMode } from '../../lib/contracts';
 import { runPipeline, UsageError } from '../local/pipeline';
 import { answersCommand } from './commands/answers';
+import { registerFramesCommand } from './commands/frames';
 import { askCommand } from './commands/ask';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
@@ -43,6 +44,7 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
         '  npx longsight run                          the whole pipeline here on a generated sample video (tiny test model)',
         '  npx longsight run talk.mp4 -q "Who speaks?" --model ./models/llava-7b',
         '  npx longsight plan --model ./models/llava-7b --frames 256',
+        '  npx longsight frames talk.mp4 --frames 8 --out seen   what the model sees (frames, timestamps, pixel_values.npy)',
         '  npx longsight status j-… --stack Longsight-prod',
         '  npx longsight <command> --help             the options of one command',
         '',
@@ -133,6 +135,8 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
         throw new CliError((e as Error).message, (e as Error).name === 'PlanInputError' ? EXIT.usage : EXIT.failed);
       }
     });
+
+  registerFramesCommand(program, print, setExit);
 
   addTargetOptions(
     program

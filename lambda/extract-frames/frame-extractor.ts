@@ -1,25 +1,30 @@
 /**
- * Decodes the sampled frames with ffmpeg, reading the video through its (presigned) URL: each
- * frame is one input seek (`-ss` before `-i`: ffmpeg seeks the demuxer to the keyframe before the
- * time with HTTP Range requests, decodes forward and keeps the first frame at or after it), so
- * only the bytes of the GOPs it needs cross the network and nothing of the video touches disk.
+ * Decodes sampled frames with ffmpeg and turns them into what the model sees, the way the
+ * reference pipeline does: ffmpeg's own rgb24 conversion at the stream's size (what decord and
+ * PyAV hand to the processor: no resize in YUV), then Pillow's BICUBIC to size × size with our
+ * exact port (lib/preprocess), then a lossless PNG (or, when configured, a JPEG).
  *
- * Each frame is resized to size x size the way LLaVA-OneVision's video processor does it
- * (LlavaOnevisionVideoProcessor: size {height: 384, width: 384}, resample BICUBIC, the aspect ratio
- * not kept): swscale's bicubic with B=0, C=0.5 is the Keys/Catmull-Rom cubic (a = -0.5) that PIL's
- * BICUBIC uses, and like PIL it widens the kernel when downscaling (antialiasing). swscale resizes
- * in YUV and converts to RGB in the same pass (PIL resizes RGB): differences are rounding-level.
- * Rotation comes from the probe (display matrix) and is applied explicitly (-noautorotate), so the
- * result does not depend on the ffmpeg build's autorotate rules.
+ * ffmpeg reads the video through its (presigned) URL, so only the bytes it needs cross the
+ * network and nothing of the video touches disk. One ffmpeg process decodes one "window":
+ * - a seek: `-ss` before `-i` (ffmpeg seeks to the keyframe before, decodes forward and keeps the
+ *   first frame at or after the time), one frame out;
+ * - a pass: one seek to the first of several sample times, then every frame decoded in order and
+ *   the first frame at or after each later sample time kept (`select`), stopping after the last;
+ * - every frame of the stream (short videos with no more frames than requested).
+ * The command line for all three is built in one place, `ffmpegCommand`.
+ *
+ * Rotation comes from the probe (display matrix) and is applied explicitly (-noautorotate) on the
+ * rgb24 frame, before the resize (a transpose of packed RGB is lossless; resizing first would
+ * round in the other axis order).
  */
 import os from 'node:os';
-import sharp from 'sharp';
 import { mapLimit } from '../../lib/map-limit';
+import { encodeFrame, pilResize, PIL_FILTERS, type FrameFormat } from '../../lib/preprocess';
 import { inputArgs } from './input-restrictions';
 import { runProcess } from './process';
 import type { SamplePoint } from './frame-sampler';
 
-export type FrameFormat = 'jpeg' | 'png';
+export type { FrameFormat } from '../../lib/preprocess';
 
 export interface FrameRequest {
   ffmpeg: string;
@@ -28,11 +33,30 @@ export interface FrameRequest {
   /** ffprobe's index of the video stream to decode. */
   streamIndex: number;
   rotation: 0 | 90 | 180 | 270;
+  /** The decoded frame as displayed (after rotation): ffmpeg writes frames of this size. */
+  width: number;
+  height: number;
+  /** Side of the square frames the model takes. */
   size: number;
-  /** Decoder threads per ffmpeg process (0 = ffmpeg decides). */
+  format: FrameFormat;
+  jpegQuality: number;
+  /** Decoder threads per ffmpeg process (default 1: the extractor runs one process per core). */
   threads?: number;
   /** The demuxer the container was sniffed as (input-restrictions.ts); absent: ffmpeg probes. */
   demuxer?: string;
+}
+
+/** What one ffmpeg process decodes. */
+export interface DecodeWindow {
+  /** Input seek, seconds from the start of the video; none = from the start. */
+  seek?: number;
+  /**
+   * Keep only the first frame at or after each of these times (seconds from the start, ascending,
+   * the first equal to `seek`); none = every frame.
+   */
+  pick?: readonly number[];
+  /** Stop after this many frames out. */
+  maxFrames?: number;
 }
 
 /** Clockwise rotation as ffmpeg filters (transpose=clock is 90° clockwise). */
@@ -50,28 +74,40 @@ export function rotationFilters(rotation: 0 | 90 | 180 | 270): string[] {
 }
 
 /**
- * The filter chain: showinfo (reports the decoded frame's timestamp), the PIL-BICUBIC-equivalent
- * resize, then rotation. Rotating after the square resize is the same picture as before it (the
- * resize is separable per axis) and moves 384x384 pixels instead of the full frame.
+ * `select` keeping the first frame at or after each time. Times are relative to the seek (ffmpeg
+ * starts the timestamps at 0 there); the first pick is the seek itself, so the first frame out of
+ * the seek is kept (prev_t is NaN for it), then a frame is kept when a pick time lies in
+ * (previous frame's time, its time].
  */
-export function frameFilter(size: number, rotation: 0 | 90 | 180 | 270): string {
-  return ['showinfo', `scale=${size}:${size}:flags=bicubic+accurate_rnd+full_chroma_int:param0=0:param1=0.5`, ...rotationFilters(rotation), 'format=rgb24'].join(',');
+export function pickExpression(pick: readonly number[], seek: number): string {
+  const terms = ['isnan(prev_t)', ...pick.slice(1).map((t) => (t - seek).toFixed(6)).map((r) => `gte(t,${r})*lt(prev_t,${r})`)];
+  return `select='${terms.join('+')}'`;
 }
 
 /**
- * ffmpeg's command line for `req`: `seekArgs` go before the input (an input seek), `outputArgs`
- * after the stream selection; the frames come out as raw RGB on stdout.
+ * The filter chain: the pick (if any), showinfo (reports each kept frame's timestamp), ffmpeg's
+ * rgb24 conversion at the stream's size, then the rotation on the RGB frame. The conversion is an
+ * explicit `scale` (same size) before `format=rgb24`: with `format` alone, libavfilter's format
+ * negotiation moves the conversion up to the decoder, ahead of select and of the seek's trim, and
+ * every decoded frame is converted (twice the CPU of a seek; the same bytes).
  */
-function ffmpegArgs(req: FrameRequest, seekArgs: string[], outputArgs: string[]): string[] {
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate'];
-  if (req.threads !== undefined) args.push('-threads', String(req.threads));
-  args.push(...inputArgs(req.input, req.demuxer), ...seekArgs, '-i', req.input, '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn', ...outputArgs);
-  args.push('-vf', frameFilter(req.size, req.rotation), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
-  return args;
+export function frameFilter(rotation: 0 | 90 | 180 | 270, window: DecodeWindow = {}): string {
+  const pick = window.pick && window.pick.length > 1 ? [pickExpression(window.pick, window.seek ?? 0)] : [];
+  // checksum=0: showinfo would otherwise checksum every plane of every frame it reports.
+  return [...pick, 'showinfo=checksum=0', 'scale', 'format=rgb24', ...rotationFilters(rotation)].join(',');
 }
 
-export function frameArgs(req: FrameRequest, seekSeconds: number): string[] {
-  return ffmpegArgs(req, ['-ss', seekSeconds.toFixed(6)], ['-frames:v', '1']);
+/** ffmpeg's command line for one window of `req`: raw rgb24 frames on stdout, showinfo on stderr. */
+export function ffmpegCommand(req: FrameRequest, window: DecodeWindow): string[] {
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate', '-threads', String(req.threads ?? 1)];
+  // Only the job's own input's protocols, and the demuxer the upload was sniffed as (untrusted input).
+  args.push(...inputArgs(req.input, req.demuxer));
+  if (window.seek !== undefined && window.seek > 0) args.push('-ss', window.seek.toFixed(6));
+  args.push('-i', req.input, '-map', `0:${req.streamIndex}`, '-an', '-sn', '-dn');
+  if (window.maxFrames !== undefined) args.push('-frames:v', String(window.maxFrames));
+  // Passthrough: the rawvideo muxer would otherwise duplicate or drop frames to fake a constant rate.
+  args.push('-vf', frameFilter(req.rotation, window), '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  return args;
 }
 
 /** showinfo's report of a decoded frame's presentation time. */
@@ -102,30 +138,6 @@ export class TransientMediaError extends Error {
   }
 }
 
-export interface RawFrame {
-  /** Presentation time of the decoded frame, seconds from the start of the video. */
-  timestamp: number;
-  rgb: Buffer;
-}
-
-export type FrameOutcome = { ok: true; frame: RawFrame } | { ok: false; why: string };
-
-/** Decodes one frame at `seek`. No frame (past the end, undecodable) is an outcome; a network failure throws. */
-export async function decodeFrame(req: FrameRequest, seek: number, timeoutMs = 120_000): Promise<FrameOutcome> {
-  const expected = req.size * req.size * 3;
-  const r = await runProcess(req.ffmpeg, frameArgs(req, seek), { timeoutMs, maxStderrChars: 16 * 1024 });
-  if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding the frame at ${seek.toFixed(3)} s`);
-  if (r.code !== 0) {
-    if (isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
-    return { ok: false, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` };
-  }
-  if (r.stdout.length < expected) return { ok: false, why: `no frame at ${seek.toFixed(3)} s (${lastLines(r.stderr) || 'end of stream'})` };
-  // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
-  const m = PTS_TIME.exec(r.stderr);
-  const relative = m ? Number(m[1]) : 0;
-  return { ok: true, frame: { timestamp: Math.max(0, seek + relative), rgb: r.stdout.subarray(0, expected) } };
-}
-
 function lastLines(stderr: string, n = 2): string {
   return stderr
     .split('\n')
@@ -135,10 +147,88 @@ function lastLines(stderr: string, n = 2): string {
     .join(' | ');
 }
 
-export async function encodeFrame(rgb: Buffer, size: number, format: FrameFormat, jpegQuality: number): Promise<Buffer> {
-  const img = sharp(rgb, { raw: { width: size, height: size, channels: 3 } });
-  // 4:4:4 chroma: the model sees colour edges at full resolution, as in the decoded RGB frame.
-  return format === 'jpeg' ? img.jpeg({ quality: jpegQuality, chromaSubsampling: '4:4:4' }).toBuffer() : img.png({ compressionLevel: 6 }).toBuffer();
+/**
+ * Full-size frame buffers, reused: a 1080p rgb24 frame is 6 MB, and allocating one per frame makes
+ * the garbage collector run far more than the frames need.
+ */
+const spareFrames = new Map<number, Buffer[]>();
+function takeFrameBuffer(bytes: number): Buffer {
+  return spareFrames.get(bytes)?.pop() ?? Buffer.allocUnsafe(bytes);
+}
+function giveFrameBuffer(buf: Buffer): void {
+  const list = spareFrames.get(buf.length) ?? [];
+  // A few per size: one per concurrent ffmpeg is all that is ever in use.
+  if (list.length < 16) list.push(buf);
+  spareFrames.set(buf.length, list);
+}
+
+/** Cuts ffmpeg's stdout into whole frames in one reused buffer (onFrame must copy what it keeps). */
+class FrameAssembler {
+  private readonly frame: Buffer;
+  private filled = 0;
+  count = 0;
+
+  constructor(
+    private readonly frameBytes: number,
+    private readonly onFrame: (rgb: Buffer, n: number) => void,
+  ) {
+    this.frame = takeFrameBuffer(frameBytes);
+  }
+
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - at);
+      chunk.copy(this.frame, this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+      if (this.filled === this.frameBytes) {
+        this.onFrame(this.frame, this.count++);
+        this.filled = 0;
+      }
+    }
+  }
+
+  release(): void {
+    giveFrameBuffer(this.frame);
+  }
+}
+
+export interface WindowResult {
+  /** Presentation times (seconds from the start of the video) of the frames out, in order. */
+  times: number[];
+  /** Frames written to stdout (whole ones). */
+  frames: number;
+  code: number | null;
+  stderr: string;
+}
+
+/**
+ * Runs one window; `onFrame` gets each frame's rgb24 bytes as it arrives, in a buffer reused for the
+ * next frame (copy what you keep). A network failure or a timeout throws TransientMediaError;
+ * anything else is in the result.
+ */
+export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFrame: (rgb: Buffer, n: number) => void, timeoutMs = 600_000): Promise<WindowResult> {
+  const assembler = new FrameAssembler(req.width * req.height * 3, onFrame);
+  const r = await runProcess(req.ffmpeg, ffmpegCommand(req, window), {
+    timeoutMs,
+    // showinfo writes one line (~400 chars) per kept frame: keep them all.
+    maxStderrChars: 1024 * 1024 + 600 * (window.maxFrames ?? window.pick?.length ?? 4096),
+    onStdout: (chunk) => assembler.push(chunk),
+  }).finally(() => assembler.release());
+  const where = window.seek ? ` at ${window.seek.toFixed(3)} s` : '';
+  if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding${where}`);
+  if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
+  // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
+  const offset = window.seek ?? 0;
+  const times = [...r.stderr.matchAll(new RegExp(PTS_TIME, 'g'))].map((m) => Math.max(0, offset + Number(m[1])));
+  return { times, frames: assembler.count, code: r.code, stderr: r.stderr };
+}
+
+/** A decoded frame as the model sees it: resized exactly as Pillow's BICUBIC (synchronously: `rgb` may be reused after), then encoded. */
+export function storedFrame(rgb: Uint8Array, req: Pick<FrameRequest, 'width' | 'height' | 'size' | 'format' | 'jpegQuality'>): Promise<Buffer> {
+  const resized = pilResize({ width: req.width, height: req.height, channels: 3, data: rgb }, req.size, req.size, PIL_FILTERS.bicubic);
+  return encodeFrame(resized.data, req.size, req.size, req.format, req.jpegQuality);
 }
 
 export interface EncodedFrame {
@@ -161,28 +251,43 @@ export interface ExtractResult {
 
 export interface ExtractOptions extends FrameRequest {
   samples: readonly SamplePoint[];
-  format: FrameFormat;
-  jpegQuality: number;
   /** ffmpeg processes at once (default: the CPU count). */
   concurrency?: number;
   frameTimeoutMs?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
+const defaultConcurrency = () => os.availableParallelism?.() ?? os.cpus().length;
+
+/** Runs a window and encodes what it keeps; frames[i] pairs with times[i]. */
+async function decodeAndStore(req: FrameRequest, window: DecodeWindow, timeoutMs?: number, keep: (n: number) => boolean = () => true, onStored?: () => void) {
+  const encoded: Promise<Buffer>[] = [];
+  const kept: number[] = [];
+  const r = await decodeWindow(
+    req,
+    window,
+    (rgb, n) => {
+      if (!keep(n)) return;
+      kept.push(n);
+      encoded.push(storedFrame(rgb, req).then((b) => (onStored?.(), b)));
+    },
+    timeoutMs,
+  );
+  return { ...r, kept, data: await Promise.all(encoded) };
+}
+
 /**
- * Decodes and encodes every sample, `concurrency` ffmpeg processes at a time (one seek each: the
- * cost is the decode from the previous keyframe, the same as any seeking reader pays).
+ * One seek per sample, `concurrency` ffmpeg processes at a time: the cost per sample is a process
+ * start plus the decode from the keyframe before it (what any seeking reader pays).
  */
 export async function extractFrames(opts: ExtractOptions): Promise<ExtractResult> {
-  const concurrency = opts.concurrency ?? (os.availableParallelism?.() ?? os.cpus().length);
   let done = 0;
-  const outcomes = await mapLimit(opts.samples, concurrency, async (point, sample) => {
-    const outcome = await decodeFrame(opts, point.seek, opts.frameTimeoutMs);
-    const result = outcome.ok
-      ? { frame: { sample, timestamp: outcome.frame.timestamp, data: await encodeFrame(outcome.frame.rgb, opts.size, opts.format, opts.jpegQuality) } }
-      : { missing: { sample, seek: point.seek, why: outcome.why } };
+  const outcomes = await mapLimit(opts.samples, opts.concurrency ?? defaultConcurrency(), async (point, sample) => {
+    const r = await decodeAndStore(opts, { seek: point.seek, maxFrames: 1 }, opts.frameTimeoutMs);
     opts.onProgress?.(++done, opts.samples.length);
-    return result;
+    if (r.data.length) return { frame: { sample, timestamp: r.times[0] ?? point.seek, data: r.data[0] } };
+    const why = r.code !== 0 ? lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` : `no frame at ${point.seek.toFixed(3)} s (${lastLines(r.stderr) || 'end of stream'})`;
+    return { missing: { sample, seek: point.seek, why } };
   });
   return {
     frames: outcomes.flatMap((o) => (o.frame ? [o.frame] : [])),
@@ -190,63 +295,53 @@ export async function extractFrames(opts: ExtractOptions): Promise<ExtractResult
   };
 }
 
+/** Splits `n` items into `parts` contiguous runs of near-equal length. */
+export function contiguousRuns(n: number, parts: number): { start: number; end: number }[] {
+  const k = Math.max(1, Math.min(parts, n));
+  return Array.from({ length: k }, (_, i) => ({ start: Math.floor((i * n) / k), end: Math.floor(((i + 1) * n) / k) }));
+}
+
+/**
+ * Sequential decoding, split over the cores: the samples are cut into `segments` contiguous runs;
+ * each run is one ffmpeg process that seeks to its first sample and decodes forward through its
+ * last, keeping the first frame at or after each sample time. Cheaper than seeking when samples
+ * are closer together than the cost of a seek (see extraction-cost.ts).
+ */
+export async function extractByPasses(opts: ExtractOptions & { segments?: number }): Promise<ExtractResult> {
+  const runs = contiguousRuns(opts.samples.length, opts.segments ?? opts.concurrency ?? defaultConcurrency());
+  let done = 0;
+  const results = await mapLimit(runs, opts.concurrency ?? defaultConcurrency(), async ({ start, end }) => {
+    const points = opts.samples.slice(start, end);
+    const pick = points.map((p) => p.seek);
+    const r = await decodeAndStore(opts, { seek: pick[0], pick, maxFrames: pick.length }, opts.frameTimeoutMs, undefined, () => opts.onProgress?.(++done, opts.samples.length));
+    const frames = r.data.map((data, i) => ({ sample: start + i, timestamp: r.times[i] ?? pick[i], data }));
+    const why = r.code !== 0 ? lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` : `the stream ended at ${(r.times[r.times.length - 1] ?? pick[0]).toFixed(3)} s`;
+    const missing = points.slice(frames.length).map((p, i) => ({ sample: start + frames.length + i, seek: p.seek, why }));
+    return { frames, missing };
+  });
+  return { frames: results.flatMap((r) => r.frames), missing: results.flatMap((r) => r.missing) };
+}
+
 export interface DecodeAllOptions extends FrameRequest {
-  format: FrameFormat;
-  jpegQuality: number;
   /** Keep at most this many frames, chosen with the sampler's rule over the frames decoded. */
   maxFrames: number;
   /** Chooses `n` of `count` frame indices (the sampler's linspace). */
   choose: (count: number, n: number) => number[];
-  /** Keep only these frames (indices in decode order); the others are decoded and dropped. */
-  pick?: readonly number[];
   timeoutMs?: number;
 }
 
 /**
  * A video with no more frames than requested: one sequential decode of the whole stream, every
  * frame once, with its real timestamp (no seeks, so a variable frame rate cannot make two samples
- * land on one frame or skip one). `-vsync 0` passes frames through: the rawvideo muxer would
- * otherwise duplicate or drop frames to fake a constant rate.
+ * land on one frame or skip one).
  */
 export async function decodeAllFrames(opts: DecodeAllOptions): Promise<ExtractResult> {
-  const frameBytes = opts.size * opts.size * 3;
-  const args = ffmpegArgs(opts, [], ['-vsync', '0']);
-  const encoded: Promise<Buffer>[] = [];
-  const kept: number[] = [];
-  const wanted = opts.pick ? new Set(opts.pick) : undefined;
-  let seen = 0;
-  let pending: Buffer = Buffer.alloc(0);
-  // Bound memory if the container's frame count was an underestimate: past 4x the request, stop.
+  // Bound memory if the container's frame count was an underestimate: past 4x the request, stop keeping.
   const cap = Math.max(opts.maxFrames * 4, 16);
-  const r = await runProcess(opts.ffmpeg, args, {
-    timeoutMs: opts.timeoutMs ?? 600_000,
-    maxStderrChars: 4 * 1024 * 1024,
-    onStdout: (chunk) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= frameBytes) {
-        const n = seen++;
-        if ((wanted ? wanted.has(n) : true) && encoded.length < cap) {
-          encoded.push(encodeFrame(Buffer.from(pending.subarray(0, frameBytes)), opts.size, opts.format, opts.jpegQuality));
-          kept.push(n);
-        }
-        pending = pending.subarray(frameBytes);
-      }
-    },
-  });
-  if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out decoding the video`);
-  if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
-  const times = [...r.stderr.matchAll(new RegExp(PTS_TIME, 'g'))].map((m) => Math.max(0, Number(m[1])));
-  const data = await Promise.all(encoded);
-  const usable = kept.filter((n) => n < times.length).length;
-  const noFrame = { sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` };
-  if (wanted) {
-    // Planned frames the stream did not have (it ended early) are reported as missing.
-    const frames = kept.slice(0, usable).map((n, sample) => ({ sample, timestamp: times[n], data: data[sample] }));
-    const missing = opts.pick!.filter((n) => n >= seen || n >= times.length).map((n, i) => ({ sample: frames.length + i, seek: 0, why: `frame ${n} not in the stream (${seen} decoded)` }));
-    return { frames, missing: frames.length ? missing : [noFrame] };
-  }
-  if (seen > cap) return { frames: [], missing: [], overflowFrames: seen };
-  if (usable === 0) return { frames: [], missing: [noFrame] };
+  const r = await decodeAndStore(opts, {}, opts.timeoutMs, (n) => n < cap);
+  if (r.frames > cap) return { frames: [], missing: [], overflowFrames: r.frames };
+  const usable = Math.min(r.data.length, r.times.length);
+  if (usable === 0) return { frames: [], missing: [{ sample: 0, seek: 0, why: lastLines(r.stderr) || `ffmpeg exited with code ${r.code}` }] };
   const chosen = usable > opts.maxFrames ? opts.choose(usable, opts.maxFrames) : [...Array(usable).keys()];
-  return { frames: chosen.map((i, sample) => ({ sample, timestamp: times[kept[i]], data: data[i] })), missing: [] };
+  return { frames: chosen.map((i, sample) => ({ sample, timestamp: r.times[i], data: r.data[i] })), missing: [] };
 }

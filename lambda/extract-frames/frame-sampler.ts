@@ -4,7 +4,8 @@
  * benchmarks): `np.linspace(0, total_frames - 1, N, dtype=int)`. It includes the first and last
  * frame. A video with fewer frames than N gives each of its frames once (no duplicates).
  *
- * Pure functions; the extractor turns indices into seek times and reports the times it decoded.
+ * Pure functions; the extractor turns indices into seek times and reports the times it decoded
+ * (extraction-strategy.ts decides whether it seeks to each or decodes through them).
  */
 
 /** numpy.linspace(0, frameCount - 1, n, dtype=int), with repeated indices dropped. */
@@ -67,22 +68,4 @@ export function dropDuplicateFrames<T extends { timestamp: number }>(frames: rea
     out.push(f);
   }
   return out;
-}
-
-/**
- * How to get the frames. Seeking costs, per sample, a decode from the previous keyframe (half a GOP
- * on average, typically 12-125 frames) plus an ffmpeg start; one sequential pass costs one decode
- * per frame of the video. So: every frame when there are no more than requested; one sequential
- * pass keeping only the linspace frames when the container states a frame count of at most
- * SEQUENTIAL_FACTOR x N (e.g. a 1-minute clip at 1024 frames); otherwise one seek per sample.
- */
-export const SEQUENTIAL_FACTOR = 4;
-
-export type ExtractionMode = { mode: 'all' } | { mode: 'sequential'; pick: number[] } | { mode: 'seek' };
-
-export function chooseMode(frameCount: number | undefined, exact: boolean, n: number): ExtractionMode {
-  if (frameCount === undefined) return { mode: 'seek' };
-  if (frameCount <= n) return { mode: 'all' };
-  if (exact && frameCount <= SEQUENTIAL_FACTOR * n) return { mode: 'sequential', pick: linspaceIndices(frameCount, n) };
-  return { mode: 'seek' };
 }

@@ -8,7 +8,10 @@ import { frameKey, framesPrefix, manifestKey } from '../../lib/contracts/s3-layo
 import { FrameManifestSchema, type FrameManifest, type VideoRef } from '../../lib/contracts/job-message';
 import { parseOrThrow } from '../../lib/contracts/validate';
 import { mapLimit } from '../../lib/map-limit';
-import type { FrameFormat } from './frame-extractor';
+import type { FrameFormat } from '../../lib/preprocess';
+
+/** A frame's timestamp as the manifest records it (microseconds). */
+export const manifestTimestamp = (seconds: number): number => Number(seconds.toFixed(6));
 
 export interface StoredFrames {
   manifest: FrameManifest;
@@ -33,7 +36,7 @@ export async function storeFrames(
 ): Promise<StoredFrames> {
   const ext = input.format === 'jpeg' ? 'jpg' : 'png';
   const contentType = input.format === 'jpeg' ? 'image/jpeg' : 'image/png';
-  const entries = input.frames.map((f, index) => ({ index, timestamp: Number(f.timestamp.toFixed(6)), key: frameKey(input.jobId, index, ext), data: f.data }));
+  const entries = input.frames.map((f, index) => ({ index, timestamp: manifestTimestamp(f.timestamp), key: frameKey(input.jobId, index, ext), data: f.data }));
   await mapLimit(entries, input.concurrency ?? 16, async (e) => {
     await s3.send(new PutObjectCommand({ Bucket: input.bucket, Key: e.key, Body: e.data, ContentType: contentType }));
   });

@@ -1,7 +1,7 @@
 /**
  * The frame-extraction Lambda. For each S3 ObjectCreated record: probe the video through a
- * presigned URL, sample N frames uniformly (LLaVA-OneVision's rule), decode and resize them with
- * ffmpeg, write frames + manifest under frames/<jobId>/, then the job item (QUEUED) and one job
+ * presigned URL, sample N frames uniformly (LLaVA-OneVision's rule), decode them with ffmpeg and
+ * preprocess them as the reference processor does (sample-frames.ts), write frames + manifest under frames/<jobId>/, then the job item (QUEUED) and one job
  * message. Idempotent per (bucket, key, version); see job-writer.ts for the order of the writes.
  *
  * `handler` is what Lambda invokes (configuration from the environment, parsed once per cold
@@ -18,15 +18,15 @@ import { ENV, jsonFromEnv } from '../../lib/contracts/runtime-env';
 import { parseOrThrow } from '../../lib/contracts/validate';
 import { createLogger, type Logger } from '../../lib/log';
 import { resolveBinaries, type MediaBinaries } from './binaries';
-import { checkCoverage, checkProbe, checkSignature, checkSize, PermanentInputError, reasonForNoFrames, reasonForProbeCrash, reasonForProbeFailure } from './failure-reasons';
+import { checkProbe, checkSignature, checkSize, PermanentInputError, reasonForProbeCrash, reasonForProbeFailure } from './failure-reasons';
 import { sniff, SNIFF_BYTES, type FileSignature } from './file-signature';
 import { demuxerFor } from './input-restrictions';
-import { decodeAllFrames, extractFrames, isTransientFfmpegError, TransientMediaError } from './frame-extractor';
-import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
+import { isTransientFfmpegError, TransientMediaError } from './frame-extractor';
 import { storeFrames } from './frame-store';
 import { buildJobMessage, createJobStore, LeaseLostError } from './job-writer';
 import { planJob } from './job-settings';
 import { ProbeFailure, probeVideo } from './probe';
+import { sampleFrames } from './sample-frames';
 import { parseS3Event, skipReason, type S3ObjectEvent } from './s3-event';
 import { loadSidecar } from './sidecar';
 
@@ -173,29 +173,13 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       const probe = await probeUpload(bin, url, demuxer, signature, headBytes);
       const { durationSeconds } = checkProbe(probe, ex, signature);
       const v = probe.video!;
-      const request = { ffmpeg: bin.ffmpeg, input: url, demuxer, streamIndex: v.index, rotation: v.rotation, size: ex.imageSize, format: ex.format, jpegQuality: ex.jpegQuality };
-      // The cheapest way to the planned frames (see chooseMode): every frame, one sequential pass
-      // keeping the linspace frames, or one seek per sampled frame.
-      const mode = chooseMode(v.frameCount, v.frameCountExact, plan.frames);
-      jlog.info('extracting frames', { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, durationSeconds, frameCount: v.frameCount, requested: plan.frames, mode: mode.mode });
+      jlog.info('extracting frames', { codec: v.codec, width: v.width, height: v.height, rotation: v.rotation, durationSeconds, frameCount: v.frameCount, requested: plan.frames });
       const progress = (d: number, t: number) => {
         deps.onProgress?.(obj.key, d, t);
         // Progress in the log at each quarter: a 1024-frame extraction takes minutes.
         if (t >= 16 && d % Math.ceil(t / 4) === 0 && d < t) jlog.info('extraction progress', { frames: d, of: t });
       };
-      const bySeeking = (frameCount = v.frameCount) =>
-        extractFrames({ ...request, samples: planSamples({ durationSeconds, frameCount, frameRate: v.frameRate }, plan.frames), concurrency: deps.concurrency, onProgress: progress });
-      let extracted = mode.mode === 'seek' ? await bySeeking() : await decodeAllFrames({ ...request, maxFrames: plan.frames, choose: linspaceIndices, pick: mode.mode === 'sequential' ? mode.pick : undefined });
-      if (extracted.overflowFrames !== undefined) {
-        // The container's frame count (an estimate) was far too low: sample the whole video by seeking.
-        jlog.warn('the stream has far more frames than the container states: sampling by seeking', { stated: v.frameCount, decoded: extracted.overflowFrames });
-        extracted = await bySeeking(extracted.overflowFrames);
-      }
-      const frames = dropDuplicateFrames(extracted.frames);
-      if (frames.length === 0) throw new PermanentInputError(reasonForNoFrames(extracted.missing[0]?.why ?? '', v.codec));
-      checkCoverage(extracted.frames.length, extracted.frames.length + extracted.missing.length, frames[frames.length - 1].timestamp, durationSeconds);
-      if (extracted.missing.length) jlog.warn('some sampled frames could not be decoded', { missing: extracted.missing.length, first: extracted.missing[0] });
-      if (frames.length < extracted.frames.length) jlog.info('samples that decoded to the same frame were dropped', { dropped: extracted.frames.length - frames.length });
+      const { frames } = await sampleFrames({ ffmpeg: bin.ffmpeg, ffprobe: bin.ffprobe, input: url, demuxer, video: v, durationSeconds, frames: plan.frames, extraction: ex, concurrency: deps.concurrency, log: jlog, onProgress: progress });
 
       const stored = await storeFrames(s3, { bucket: obj.bucket, jobId, video, durationSeconds, size: ex.imageSize, format: ex.format, frames });
       if (stored.removed.length) jlog.info('removed leftovers of an earlier attempt', { removed: stored.removed.length });

@@ -36,7 +36,13 @@ export const ExtractionConfigSchema = z.strictObject({
   frames: InferenceSettingsSchema.shape.frames,
   /** Side of the square frame the model takes (LLaVA-OneVision's processor: 384). */
   imageSize: z.int().min(14).max(2048).default(384),
-  format: z.enum(['jpeg', 'png']).default('jpeg'),
+  /**
+   * How frames are stored between the Lambda and the worker. PNG (default) is lossless: the worker
+   * sees exactly the reference processor's pixels. JPEG is ~5x smaller but lossy (q95 4:4:4: most
+   * values within a few levels, more at sharp edges), so the model no longer sees what the
+   * reference pipeline feeds it.
+   */
+  format: z.enum(['jpeg', 'png']).default('png'),
   jpegQuality: z.int().min(50).max(100).default(95),
   maxBytes: z.int().min(1).default(50 * 1024 ** 3),
   maxDurationSeconds: z.number().positive().default(6 * 3600),
@@ -62,9 +68,11 @@ export const EnvironmentConfigSchema = z.strictObject({
   lambda: z
     .strictObject({
       reservedConcurrency: z.int().min(1).max(1000).default(10),
-      memoryMiB: z.int().min(512).max(10240).default(3008),
+      /** Bought for vCPUs (Lambda gives one per 1769 MB): 7076 = 4 parallel decodes. See lib/stack/extraction-function.ts. */
+      memoryMiB: z.int().min(512).max(10240).default(7076),
       timeoutSeconds: z.int().min(60).max(900).default(900),
-      ephemeralStorageMiB: z.int().min(512).max(10240).default(4096),
+      /** Nothing is written to /tmp (the video streams through a presigned URL, frames stay in memory). */
+      ephemeralStorageMiB: z.int().min(512).max(10240).default(512),
     })
     .prefault({}),
   inference: InferenceSettingsSchema.prefault({}),

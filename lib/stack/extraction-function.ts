@@ -81,15 +81,19 @@ export class ExtractionFunction extends Construct {
       role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      // Sized for 256 frames sampled from a 2-hour 1080p video (see the config schema defaults):
-      // - memory: the handler runs several ffmpeg seek+decode processes at once; each holds a
-      //   1080p decoder (~100-200 MB) and Lambda gives CPU in proportion to memory (3008 MB is
-      //   about 2 vCPUs), so decode time, not memory, is the limit;
-      // - timeout: 256 seeks into a long-GOP file over ranged HTTP reads take minutes; 900 s is the
-      //   Lambda maximum, and the job's extraction lease lasts the invocation's remaining time;
-      // - ephemeral storage: the video is streamed through a presigned URL and never stored; /tmp
-      //   holds the encoded frames (256 x ~60 KB at 384 px) and ffmpeg scratch, with headroom for
-      //   a sidecar-raised frame count (up to 1024) at PNG size.
+      // Sized for 256 frames sampled from a 2-hour 1080p video (cdk.json and the schema defaults;
+      // figures from `npm run bench:extract`, BENCHMARKS.md "Lambda sizing"):
+      // - the work is CPU: one ffmpeg per vCPU; a 1080p seek measured 0.4 CPU-s (0.24 of it decoding
+      //   half a 10 s keyframe interval); allowing camera footage 3x the decode, ~0.9 s: 256 seeks
+      //   ~ 225 CPU-seconds, 1024 frames (a sidecar's maximum) ~ 900;
+      // - memory: 7076 MB buys 4 vCPUs (Lambda: one per 1769 MB): ~56 s / ~225 s of wall time. The
+      //   bytes needed are < 1 GB (our process peaked at 156 MB, PNG frames up to ~250 KB each,
+      //   ffmpeg ~40 MB per 1080p decode), so
+      //   the memory is for the CPUs; GB-seconds stay about the same as with fewer vCPUs for longer;
+      // - timeout: the maximum, 900 s, 4x the 1024-frame estimate; the job's extraction lease
+      //   lasts the invocation's remaining time;
+      // - ephemeral storage: the minimum, 512 MB: the video streams through a presigned URL and the
+      //   frames stay in memory, nothing is written to /tmp.
       memorySize: config.lambda.memoryMiB,
       timeout: Duration.seconds(config.lambda.timeoutSeconds),
       ephemeralStorageSize: Size.mebibytes(config.lambda.ephemeralStorageMiB),

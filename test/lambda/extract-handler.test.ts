@@ -96,7 +96,7 @@ async function expectQueued(outcome: ObjectOutcome, expectedFrames: number, size
   expect(ts[ts.length - 1]).toBeLessThanOrEqual(manifest.durationSeconds);
   for (const f of manifest.frames) {
     const meta = await sharp(await getBytes(f.key)).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', size, size]);
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', size, size]);
   }
   const item = await jobItem(jobId);
   expect(item).toMatchObject({ status: 'QUEUED', attempts: 0, frames: { count: expectedFrames, manifestKey: `${framesPrefix(jobId)}manifest.json` } });
@@ -105,7 +105,7 @@ async function expectQueued(outcome: ObjectOutcome, expectedFrames: number, size
   expect(item!.timings.extractMs).toBeGreaterThan(0);
   const msgs = await messages();
   expect(msgs.map((m) => m.jobId)).toEqual([jobId]);
-  expect(msgs[0].frames).toMatchObject({ count: expectedFrames, width: size, height: size, format: 'jpeg', manifestKey: manifest.frames.length ? `${framesPrefix(jobId)}manifest.json` : '' });
+  expect(msgs[0].frames).toMatchObject({ count: expectedFrames, width: size, height: size, format: 'png', manifestKey: manifest.frames.length ? `${framesPrefix(jobId)}manifest.json` : '' });
   expect(msgs[0].frames.timestamps).toEqual(ts);
   expect(msgs[0].settings.frames).toBe(expectedFrames);
   return { manifest, item: item!, message: msgs[0] };
@@ -180,10 +180,10 @@ describe('videos that work', () => {
     expect(new Set(manifest.frames.map((f) => f.timestamp)).size).toBe(30);
   });
 
-  test('many frames of a short video: one sequential pass picks exactly the linspace frames', async () => {
+  test('many frames of a short video: decoding passes (cheaper than 32 seeks) pick exactly the linspace frames', async () => {
     const up = await upload('h264Mp4', 'videos/sequential.mp4');
     const { message } = await expectQueued(single((await handlerWith({ config: config({ frames: 32 }) })(s3Event(up))).results), 32);
-    expect(logs.find((l) => l.msg === 'extracting frames')).toMatchObject({ mode: 'sequential', frameCount: 100, requested: 32 });
+    expect(logs.find((l) => l.msg === 'sampling frames')).toMatchObject({ mode: 'pass', segments: 2, frameCount: 100, requested: 32, keyframeSeconds: 1 });
     expect(message.frames.timestamps).toEqual(linspaceIndices(100, 32).map((i) => i / 25));
   });
 
@@ -196,7 +196,8 @@ describe('videos that work', () => {
   test('10-minute long-GOP video: the sampled frames are exactly the linspace frames', async () => {
     const up = await upload('longGop10minMp4', 'videos/long gop.mp4');
     const { manifest } = await expectQueued(single((await handlerWith({ config: config({ frames: 16 }) })(s3Event(up))).results), 16);
-    expect(logs.find((l) => l.msg === 'extracting frames')).toMatchObject({ mode: 'seek', frameCount: 6000 });
+    // The first 21 s of packets hold one keyframe: the interval is known to be at least that long.
+    expect(logs.find((l) => l.msg === 'sampling frames')).toMatchObject({ frameCount: 6000, keyframeSeconds: expect.closeTo(20.9, 1) });
     // 600 s at 10 fps = 6000 frames, one keyframe a minute: seeks decode up to 599 frames each.
     expect(manifest.frames.map((f) => f.timestamp)).toEqual(linspaceIndices(6000, 16).map((i) => i / 10));
   }, 90_000);
@@ -223,14 +224,16 @@ describe('videos that work', () => {
     expect(Math.abs(ours.top - ours.bottom)).toBeLessThan(30);
   });
 
-  test('PNG frames when configured', async () => {
-    const up = await upload('h264Mp4', 'videos/png-frames.mp4');
-    const res = single((await handlerWith({ config: config({ format: 'png', frames: 3, imageSize: 96 }) })(s3Event(up))).results);
+  test('JPEG frames when configured (lossy: an explicit choice), at the configured size', async () => {
+    const up = await upload('h264Mp4', 'videos/jpeg-frames.mp4');
+    const res = single((await handlerWith({ config: config({ format: 'jpeg', frames: 3, imageSize: 96 }) })(s3Event(up))).results);
     expect(res).toMatchObject({ outcome: 'queued', frames: 3 });
     const keys = await keysUnder(framesPrefix((res as { jobId: string }).jobId));
-    expect(keys.filter((k) => k.endsWith('.png'))).toHaveLength(3);
-    const meta = await sharp(await getBytes(keys.find((k) => k.endsWith('.png'))!)).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(['png', 96, 96]);
+    expect(keys.filter((k) => k.endsWith('.jpg'))).toHaveLength(3);
+    const meta = await sharp(await getBytes(keys.find((k) => k.endsWith('.jpg'))!)).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 96, 96]);
+    const msgs = await messages();
+    expect(msgs[0].frames.format).toBe('jpeg');
   });
 });
 

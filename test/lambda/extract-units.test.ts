@@ -3,11 +3,13 @@ import { ExtractRuntimeConfigSchema } from '../../lib/contracts/env-config';
 import { questionId } from '../../lib/contracts/questions';
 import { PAPER_POOLING } from '../../lib/contracts/settings';
 import { decodeS3Key, parseS3Event, skipReason } from '../../lambda/extract-frames/s3-event';
-import { chooseMode, dropDuplicateFrames, linspaceIndices, planSamples } from '../../lambda/extract-frames/frame-sampler';
+import { dropDuplicateFrames, linspaceIndices, planSamples } from '../../lambda/extract-frames/frame-sampler';
+import { chooseStrategy, estimateCosts } from '../../lambda/extract-frames/extraction-strategy';
+import { keyframeSpacing, packetsToRead } from '../../lambda/extract-frames/keyframes';
 import { sniff } from '../../lambda/extract-frames/file-signature';
 import { parseProbe, rotationOf } from '../../lambda/extract-frames/probe';
 import { checkProbe, checkSize, formatDuration, PermanentInputError, reasonForProbeFailure } from '../../lambda/extract-frames/failure-reasons';
-import { decodeAllFrames, frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
+import { contiguousRuns, decodeAllFrames, extractByPasses, extractFrames, ffmpegCommand, frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
 import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { RECIPES, videoFiles } from '../support/videos';
 import { planJob } from '../../lambda/extract-frames/job-settings';
@@ -99,15 +101,39 @@ describe('frame sampler', () => {
     expect(planSamples({ durationSeconds: 10, frameRate: 10 }, 3).map((p) => p.frameIndex)).toEqual([0, 49, 99]);
   });
 
-  test('mode: all frames, one sequential pass, or seeks', () => {
-    expect(chooseMode(30, true, 64)).toEqual({ mode: 'all' });
-    expect(chooseMode(30, false, 64)).toEqual({ mode: 'all' });
-    expect(chooseMode(100, true, 8)).toEqual({ mode: 'seek' });
-    expect(chooseMode(1500, true, 1024)).toEqual({ mode: 'sequential', pick: linspaceIndices(1500, 1024) });
-    expect(chooseMode(100, true, 25)).toEqual({ mode: 'sequential', pick: linspaceIndices(100, 25) });
-    // An estimated count (WebM, MKV) is not trusted for picking by decode order.
-    expect(chooseMode(100, false, 25)).toEqual({ mode: 'seek' });
-    expect(chooseMode(undefined, false, 25)).toEqual({ mode: 'seek' });
+  test('seek or pass by estimated cost (costs given here: 1 ms per frame of 1 MP, 10 ms per seek)', () => {
+    const costs = { decodeMsPerFrame: 0, decodeMsPerMegapixel: 1, seekFixedMs: 4, seekFixedMsPerMegapixel: 6 };
+    // 1000 frames of 1000x1000 at 25 fps (40 s), a keyframe every 4 s = 100 frames, 2 cores.
+    const video = { frameCount: 1000, frameCountExact: true, durationSeconds: 40, frameRate: 25, width: 1000, height: 1000, keyframeSeconds: 4, cores: 2 };
+    // A seek: 10 + (100/2 + 1) = 61 ms per sample. A pass: 2 runs x (10 + 50) + 1000 frames = 1120 ms.
+    expect(estimateCosts({ ...video, n: 10 }, costs)).toEqual({ seekMs: 610, passMs: 1120, sampleSpacingFrames: 100, keyframeIntervalFrames: 100 });
+    expect(chooseStrategy({ ...video, n: 10 }, costs)).toMatchObject({ mode: 'seek' });
+    expect(chooseStrategy({ ...video, n: 17 }, costs)).toMatchObject({ mode: 'seek' }); // 1037 < 1120
+    expect(chooseStrategy({ ...video, n: 19 }, costs)).toMatchObject({ mode: 'pass', segments: 2 }); // 1159 > 1120
+    // A short keyframe interval makes seeks cheap again: 10 + 6 = 16 ms each, 100 samples = 1600 > 2*15 + 1000.
+    expect(chooseStrategy({ ...video, n: 100, keyframeSeconds: 0.4 }, costs)).toMatchObject({ mode: 'pass' });
+    expect(chooseStrategy({ ...video, n: 50, keyframeSeconds: 0.4 }, costs)).toMatchObject({ mode: 'seek' });
+    // No more frames than requested: every frame.
+    expect(chooseStrategy({ ...video, n: 1000 }, costs)).toEqual({ mode: 'all' });
+    // With the measured constants: the benchmark's 20-minute 720p file (keyframe every 10 s) is
+    // sampled by seeking at 64 frames and by passes at 256; its 60-minute 1080p file by seeking at both.
+    const bench720 = { frameCount: 30000, frameCountExact: true, durationSeconds: 1200, frameRate: 25, width: 1280, height: 720, keyframeSeconds: 10, cores: 2 };
+    const bench1080 = { ...bench720, frameCount: 90000, durationSeconds: 3600, width: 1920, height: 1080 };
+    expect([64, 256].map((n) => chooseStrategy({ ...bench720, n }).mode)).toEqual(['seek', 'pass']);
+    expect([64, 256].map((n) => chooseStrategy({ ...bench1080, n }).mode)).toEqual(['seek', 'seek']);
+    expect(chooseStrategy({ ...video, frameCountExact: false, frameCount: 30, n: 64 }, costs)).toEqual({ mode: 'all' });
+    // Unknown keyframe interval: nothing to decode before a sample is assumed (seeking, the old default).
+    expect(estimateCosts({ ...video, n: 10, keyframeSeconds: undefined }, costs).seekMs).toBe(10 * 11);
+  });
+
+  test('keyframe spacing from the first packets', () => {
+    const packets = (keys: number[], n: number) => Array.from({ length: n }, (_, i) => ({ pts_time: (i / 25).toFixed(6), flags: keys.includes(i) ? 'K__' : '___' }));
+    expect(keyframeSpacing(packets([0, 50, 100], 120))).toEqual({ seconds: 2, keyframes: 3, packets: 120 });
+    expect(keyframeSpacing(packets([0], 250))).toEqual({ atLeastSeconds: 249 / 25, keyframes: 1, packets: 250 });
+    expect(keyframeSpacing([])).toEqual({ atLeastSeconds: 0, keyframes: 0, packets: 0 });
+    expect(packetsToRead(25)).toBe(525);
+    expect(packetsToRead(240)).toBe(900);
+    expect(packetsToRead(undefined)).toBe(630);
   });
 
   test('samples that decoded to the same frame are dropped', () => {
@@ -201,12 +227,28 @@ describe('failure reasons', () => {
   });
 });
 
-describe('ffmpeg filter chain', () => {
-  test('PIL-BICUBIC-equivalent resize (Catmull-Rom: B=0, C=0.5) before rotation', () => {
-    expect(frameFilter(384, 90)).toBe('showinfo,scale=384:384:flags=bicubic+accurate_rnd+full_chroma_int:param0=0:param1=0.5,transpose=clock,format=rgb24');
+describe('ffmpeg command line', () => {
+  const req = { ffmpeg: 'ffmpeg', input: 'v.mp4', streamIndex: 1, rotation: 90 as const, width: 360, height: 640, size: 384, format: 'png' as const, jpegQuality: 95 };
+
+  test('rgb24 at the stream size (no resize in ffmpeg), then the rotation on the RGB frame', () => {
+    expect(frameFilter(90)).toBe('showinfo=checksum=0,scale,format=rgb24,transpose=clock');
+    expect(frameFilter(0)).toBe('showinfo=checksum=0,scale,format=rgb24');
     expect(rotationFilters(180)).toEqual(['hflip', 'vflip']);
     expect(rotationFilters(270)).toEqual(['transpose=cclock']);
     expect(rotationFilters(0)).toEqual([]);
+  });
+
+  test('a seek: -ss before -i, one frame; a pass: select of the first frame at or after each time, stopping after the last', () => {
+    const seek = ffmpegCommand(req, { seek: 12.5, maxFrames: 1 });
+    expect(seek.join(' ')).toMatch(/-threads 1 -ss 12\.500000 -i v\.mp4 -map 0:1 -an -sn -dn -frames:v 1 -vf showinfo=checksum=0,scale,format=rgb24,transpose=clock -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1$/);
+    const pass = ffmpegCommand(req, { seek: 10, pick: [10, 10.5, 12.25], maxFrames: 3 });
+    expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000)',showinfo=checksum=0,scale,format=rgb24,transpose=clock");
+    expect(pass.slice(pass.indexOf('-frames:v'), pass.indexOf('-frames:v') + 2)).toEqual(['-frames:v', '3']);
+    // From the start: no -ss at all.
+    expect(ffmpegCommand(req, {})).not.toContain('-ss');
+    expect(ffmpegCommand({ ...req, input: 'https://b.s3/x?sig' }, {})).toEqual(expect.arrayContaining(['-rw_timeout', '30000000']));
+    expect(contiguousRuns(10, 3)).toEqual([{ start: 0, end: 3 }, { start: 3, end: 6 }, { start: 6, end: 10 }]);
+    expect(contiguousRuns(2, 4)).toEqual([{ start: 0, end: 1 }, { start: 1, end: 2 }]);
   });
 });
 
@@ -281,12 +323,40 @@ describe('mapLimit (the extractor\'s and the frame store\'s bounded concurrency)
 describe('decodeAllFrames (one sequential pass)', () => {
   test('a stream with far more frames than the container stated reports its real count instead of frames from its start', async () => {
     const file = (await videoFiles({ h264Mp4: RECIPES.h264Mp4 })).h264Mp4; // 100 frames
-    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, size: 32, format: 'jpeg' as const, jpegQuality: 90, choose: linspaceIndices };
+    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, width: 320, height: 240, size: 32, format: 'png' as const, jpegQuality: 90, choose: linspaceIndices };
     // 4 requested: up to 16 frames are kept, so 100 frames overflow.
     expect(await decodeAllFrames({ ...req, maxFrames: 4 })).toEqual({ frames: [], missing: [], overflowFrames: 100 });
     // 32 requested: all 100 fit under the cap of 128, and linspace picks 32 of them.
     const all = await decodeAllFrames({ ...req, maxFrames: 32 });
     expect(all.overflowFrames).toBeUndefined();
     expect(all.frames.map((f) => f.timestamp)).toEqual(linspaceIndices(100, 32).map((i) => i / 25));
+  }, 60_000);
+});
+
+describe('seeks and passes decode the same frames', () => {
+  test('per-sample seeks and two passes give identical timestamps and identical frame bytes', async () => {
+    const file = (await videoFiles({ h264Mp4: RECIPES.h264Mp4 })).h264Mp4; // 100 frames at 25 fps, keyframe every 25
+    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, width: 320, height: 240, size: 64, format: 'png' as const, jpegQuality: 95 };
+    const samples = planSamples({ durationSeconds: 4, frameCount: 100, frameRate: 25 }, 12);
+    const [seeks, passes] = [await extractFrames({ ...req, samples, concurrency: 2 }), await extractByPasses({ ...req, samples, segments: 2, concurrency: 2 })];
+    expect(seeks.missing).toEqual([]);
+    expect(passes.missing).toEqual([]);
+    expect(seeks.frames.map((f) => f.timestamp)).toEqual(linspaceIndices(100, 12).map((i) => i / 25));
+    expect(passes.frames.map((f) => f.timestamp)).toEqual(seeks.frames.map((f) => f.timestamp));
+    expect(passes.frames.map((f) => f.sample)).toEqual([...Array(12).keys()]);
+    passes.frames.forEach((f, i) => expect(f.data.equals(seeks.frames[i].data)).toBe(true));
+    // testsrc frames differ from one another, so equal bytes mean equal frames, not a constant picture.
+    expect(new Set(seeks.frames.map((f) => f.data.toString('base64'))).size).toBe(12);
+  }, 60_000);
+
+  test('a pass past the end of the stream reports the samples it did not reach', async () => {
+    const file = (await videoFiles({ h264Mp4: RECIPES.h264Mp4 })).h264Mp4;
+    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, width: 320, height: 240, size: 32, format: 'png' as const, jpegQuality: 95 };
+    // The container says 4 s; pretend it said 8 s: the second half of the samples lie beyond the end.
+    const samples = planSamples({ durationSeconds: 8, frameCount: 200, frameRate: 25 }, 8);
+    const r = await extractByPasses({ ...req, samples, segments: 1 });
+    expect(r.frames.map((f) => f.sample)).toEqual([0, 1, 2, 3]);
+    expect(r.missing.map((m) => m.sample)).toEqual([4, 5, 6, 7]);
+    expect(r.missing[0].why).toMatch(/stream ended at 3\.\d+ s/);
   }, 60_000);
 });

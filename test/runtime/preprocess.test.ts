@@ -3,7 +3,7 @@
  * (pixel = (byte · rescale_factor − mean[c]) / std[c], CHW) on images we construct pixel by pixel.
  */
 import sharp from 'sharp';
-import { decodeFrameRgb, framesToPixels, FrameDecodeError, normaliseRgb, sharpKernelFor, type PreprocessConfig } from '../../container/runtime/preprocess';
+import { decodeFrameRgb, framesToPixels, FrameDecodeError, normaliseRgb, type PreprocessConfig } from '../../container/runtime/preprocess';
 
 const S = 48;
 // Deliberately not LLaVA-OneVision's 0.5/0.5, so channel mix-ups would show.
@@ -75,10 +75,11 @@ describe('preprocess', () => {
     await expect(framesToPixels([png, Buffer.from('not an image')], cfg)).rejects.toThrow(/frame 1/);
   });
 
-  it('maps the processor\'s PIL resample id to a sharp kernel and rejects unknown ones', () => {
-    expect(sharpKernelFor(3)).toBe('cubic');
-    expect(sharpKernelFor(2)).toBe('linear');
-    expect(() => sharpKernelFor(7)).toThrow(/resample filter 7/);
+  it('names a resample filter it cannot reproduce (only when a frame needs resizing)', async () => {
+    const big = await sharp(knownRgb(2 * S, S), { raw: { width: 2 * S, height: S, channels: 3 } }).png().toBuffer();
+    await expect(decodeFrameRgb(big, S, 4, 7)).rejects.toThrow(/frame 4 .*resample filter 7/);
+    const exact = await sharp(knownRgb(S, S), { raw: { width: S, height: S, channels: 3 } }).png().toBuffer();
+    expect((await decodeFrameRgb(exact, S, 0, 7)).length).toBe(S * S * 3);
   });
 
   it('rejects RGB data of the wrong size', () => {

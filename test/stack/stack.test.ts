@@ -3,6 +3,7 @@
  * cdk-nag included, as `cdk synth -c env=NAME` does) and checked property by property against the
  * environment's validated configuration.
  */
+import { estimateCosts, MEASURED_COSTS } from '../../lambda/extract-frames/extraction-strategy';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
@@ -158,6 +159,21 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(fn.Timeout).toBe(config.lambda.timeoutSeconds);
       expect(fn.EphemeralStorage).toEqual({ Size: config.lambda.ephemeralStorageMiB });
       expect(fn.ReservedConcurrentExecutions).toBe(config.lambda.reservedConcurrency);
+    });
+
+    it('is sized for 256 frames of a 2-hour 1080p video: 4 vCPUs of decoding, the maximum timeout, no /tmp (derived from bench:extract)', () => {
+      expect([fn.MemorySize, fn.Timeout, fn.EphemeralStorage]).toEqual([7076, 900, { Size: 512 }]);
+      const vcpus = Math.min(6, Math.floor(fn.MemorySize / 1769));
+      expect(vcpus).toBe(4);
+      // The cost model's estimate (its constants come from the benchmark), 10 s keyframe interval,
+      // camera footage decoding 3x slower than the benchmark's file, ~0.06 s of output work per frame.
+      const seconds = (frames: number) => {
+        const slow = { ...MEASURED_COSTS, decodeMsPerFrame: 3 * MEASURED_COSTS.decodeMsPerFrame, decodeMsPerMegapixel: 3 * MEASURED_COSTS.decodeMsPerMegapixel };
+        const e = estimateCosts({ n: frames, frameCount: 7200 * 25, frameCountExact: true, durationSeconds: 7200, frameRate: 25, width: 1920, height: 1080, keyframeSeconds: 10, cores: vcpus }, slow);
+        return (Math.min(e.seekMs, e.passMs) / 1000 + frames * 0.06) / vcpus;
+      };
+      expect(seconds(256)).toBeLessThan(fn.Timeout / 8);
+      expect(seconds(1024)).toBeLessThan(fn.Timeout / 3);
     });
 
     it('keeps S3 events it failed on after retries in an encrypted dead-letter queue', () => {

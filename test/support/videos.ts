@@ -51,6 +51,10 @@ export const RECIPES = {
   odd1918x1078Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc=size=1918x1078:rate=5:duration=2'), ...x264(10)] },
   /** Ten minutes, one keyframe a minute (long GOP), low resolution. */
   longGop10minMp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc=size=160x120:rate=10:duration=600'), ...x264(600, ['-crf', '35'])] },
+  /** Fine detail everywhere (a fractal zoom): natural-image-like content for the preprocessing tests. */
+  mandel640x360Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('mandelbrot=size=640x360:rate=5'), '-t', '1', ...x264(5)] },
+  testsrc1280x720Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc2=size=1280x720:rate=5:duration=1'), ...x264(5)] },
+  testsrc1920x1080Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc2=size=1920x1080:rate=5:duration=1'), ...x264(5)] },
   oneFrameMp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc=size=320x240:rate=25'), '-frames:v', '1', ...x264(1)] },
   audioOnlyMp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('sine=frequency=440:duration=2'), '-c:a', 'aac', '-b:a', '64k'] },
   pngImage: { kind: 'ffmpeg', ext: '.png', args: [...lavfi('testsrc=size=320x240:rate=1'), '-frames:v', '1', '-c:v', 'png'] },
@@ -77,6 +81,8 @@ export const DERIVED = {
    * its expectation from what ffprobe and ffmpeg's own autorotate say, not from this tag.
    */
   rotated90Mp4: { kind: 'remux', ext: '.mp4', of: RECIPES.halves320x240Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
+  /** Detailed 640x360 frames stored with a rotation: displayed as a 360x640 portrait. */
+  rotatedMandelMp4: { kind: 'remux', ext: '.mp4', of: RECIPES.mandel640x360Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
 } satisfies Record<string, Recipe>;
 
 export const CACHE_DIR = join(tmpdir(), 'longsight-test-videos');
