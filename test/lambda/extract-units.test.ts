@@ -240,7 +240,9 @@ describe('ffmpeg command line', () => {
 
   test('a seek: -ss before -i, one frame; a pass: select of the first frame at or after each time, stopping after the last', () => {
     const seek = ffmpegCommand(req, { seek: 12.5, maxFrames: 1 });
-    expect(seek.join(' ')).toMatch(/-threads 1 -ss 12\.500000 -i v\.mp4 -map 0:1 -an -sn -dn -frames:v 1 -vf showinfo=checksum=0,scale,format=rgb24,transpose=clock -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1$/);
+    expect(seek.join(' ')).toMatch(/-threads 1 -protocol_whitelist file -ss 12\.500000 -i v\.mp4 -map 0:1 -an -sn -dn -frames:v 1 -vf showinfo=checksum=0,scale,format=rgb24,transpose=clock -vsync 0 -f rawvideo -pix_fmt rgb24 pipe:1$/);
+    // The sniffed container fixes the demuxer; a presigned URL may use only https over tls/tcp.
+    expect(ffmpegCommand({ ...req, demuxer: 'mov', input: 'https://b.s3/x?sig' }, { seek: 1 }).join(' ')).toMatch(/-protocol_whitelist https,tls,tcp -rw_timeout 30000000 -f mov -ss 1\.000000 -i https:\/\/b\.s3\/x\?sig /);
     const pass = ffmpegCommand(req, { seek: 10, pick: [10, 10.5, 12.25], maxFrames: 3 });
     expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000)',showinfo=checksum=0,scale,format=rgb24,transpose=clock");
     expect(pass.slice(pass.indexOf('-frames:v'), pass.indexOf('-frames:v') + 2)).toEqual(['-frames:v', '3']);
