@@ -10,6 +10,7 @@ import { PoolingScheduleSchema, ROPE_MODES, type PoolingSchedule, type RopeMode 
 import { runPipeline, UsageError } from '../local/pipeline';
 import { answersCommand } from './commands/answers';
 import { askCommand } from './commands/ask';
+import { registerEval } from './commands/eval';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
 import { CliError, EXIT } from './exit-codes';
@@ -133,6 +134,8 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
         throw new CliError((e as Error).message, (e as Error).name === 'PlanInputError' ? EXIT.usage : EXIT.failed);
       }
     });
+
+  registerEval(program, print, setExit);
 
   addTargetOptions(
     program
