@@ -45,7 +45,7 @@ export function plotSpec(def: PlotDef, reports: SettingReport[]): Record<string,
     encoding: {
       x: { field: 'frames', type: 'quantitative', title: 'frames', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(values.map((v) => v.frames))] } },
       y: { field: 'value', type: 'quantitative', title: def.yTitle, scale: { zero: true } },
-      color: { field: 'series', type: 'nominal', title: 'setting', legend: { orient: 'bottom', columns: 1 } },
+      color: { field: 'series', type: 'nominal', title: 'setting', legend: { orient: 'bottom', columns: 1, labelLimit: 0 } },
     },
   };
 }
