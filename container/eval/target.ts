@@ -98,6 +98,14 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
   let workers: WorkerProcess[] = [];
   let log: WriteStream | undefined;
   let reconciler: Periodic | undefined;
+  const stopAll = async () => {
+    await reconciler?.stop();
+    await stopWorkers(workers, 20_000);
+    log?.end();
+    destroyClients(clients);
+    restoreEnv();
+    await embedded.stop();
+  };
   try {
     const r = await provisionLongsight(clients, {}, { visibilityTimeoutSeconds: visibility, maxReceiveCount: 3 });
     ({ workers, log } = startWorkers(o, embedded.env, r, visibility));
@@ -119,21 +127,11 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
       problem: () => (workers.length > 0 && exited.size === workers.length ? `every worker process exited: see ${o.logFile}` : undefined),
       async close() {
         await extract.drain();
-        await reconciler?.stop();
-        await stopWorkers(workers, 20_000);
-        log?.end();
-        destroyClients(clients);
-        restoreEnv();
-        await embedded.stop();
+        await stopAll();
       },
     };
   } catch (e) {
-    await reconciler?.stop();
-    await stopWorkers(workers, 20_000);
-    log?.end();
-    destroyClients(clients);
-    restoreEnv();
-    await embedded.stop();
+    await stopAll();
     throw e;
   }
 }
