@@ -22,7 +22,7 @@ interface PlotDef {
 
 export function plotDefs(scoreTitle: string): PlotDef[] {
   return [
-    { name: 'score', title: `${scoreTitle} vs frames`, yTitle: `${scoreTitle} (%)`, value: (r) => r.score.score },
+    { name: 'score', title: `${scoreTitle} vs frames`, yTitle: `${scoreTitle} (%)`, value: (r) => (r.score.total ? r.score.score : undefined) },
     { name: 'memory', title: 'Peak memory vs frames (planned, `longsight plan`)', yTitle: 'peak memory (GiB)', value: (r) => (r.plannedPeakBytes === undefined ? undefined : r.plannedPeakBytes / 2 ** 30) },
     { name: 'time', title: 'Time per video vs frames (median, on the worker)', yTitle: 'seconds per video', value: (r) => r.secondsPerVideo },
   ];
