@@ -17,12 +17,14 @@ interface PlotDef {
   name: string;
   title: string;
   yTitle: string;
+  /** A fixed y range (scores are percentages), else from zero to the data. */
+  domain?: [number, number];
   value: (r: SettingReport) => number | undefined;
 }
 
 export function plotDefs(scoreTitle: string): PlotDef[] {
   return [
-    { name: 'score', title: `${scoreTitle} vs frames`, yTitle: `${scoreTitle} (%)`, value: (r) => (r.score.total ? r.score.score : undefined) },
+    { name: 'score', title: `${scoreTitle} vs frames`, yTitle: `${scoreTitle} (%)`, domain: [0, 100], value: (r) => (r.score.total ? r.score.score : undefined) },
     { name: 'memory', title: 'Peak memory vs frames (planned, `longsight plan`)', yTitle: 'peak memory (GiB)', value: (r) => (r.plannedPeakBytes === undefined ? undefined : r.plannedPeakBytes / 2 ** 30) },
     { name: 'time', title: 'Time per video vs frames (median, on the worker)', yTitle: 'seconds per video', value: (r) => r.secondsPerVideo },
   ];
@@ -44,7 +46,7 @@ export function plotSpec(def: PlotDef, reports: SettingReport[]): Record<string,
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'frames', type: 'quantitative', title: 'frames', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(values.map((v) => v.frames))] } },
-      y: { field: 'value', type: 'quantitative', title: def.yTitle, scale: { zero: true } },
+      y: { field: 'value', type: 'quantitative', title: def.yTitle, scale: def.domain ? { domain: def.domain } : { zero: true } },
       color: { field: 'series', type: 'nominal', title: 'setting', legend: { orient: 'bottom', columns: 1, labelLimit: 0 } },
     },
   };

@@ -66,12 +66,12 @@ async function evalAction(o: EvalOptions, print: (s: string) => void): Promise<n
   const settings = expandGrid(o.frames, o.rope ?? [], o.pooling ?? [], Boolean(o.timeAware));
   const results = from(o.results ?? defaultResultsFile(o.benchmark, '.'));
   const cacheDir = resolve('.cache');
-  let planModel: PlanModel | undefined = o.model && o.stack ? loadPlanModel(from(o.model)) : undefined;
+  // Locally the model is known up front (the planner's memory column needs it even when every answer is already in the results file).
+  const model = o.stack ? undefined : await resolveDefaultModel({ model: o.model ? from(o.model) : undefined });
+  const planModel: PlanModel | undefined = model ? loadPlanModel(model.dir) : o.model ? loadPlanModel(from(o.model)) : undefined;
   const target = async (): Promise<EvalTarget> => {
-    if (o.stack) return connectStack(o.stack, o.region);
-    const model = await resolveDefaultModel({ model: o.model ? from(o.model) : undefined });
+    if (!model) return connectStack(o.stack!, o.region);
     process.stderr.write(`${model.isTestModel ? TEST_MODEL_NOTICE : `Model: ${model.manifest.modelId} (${model.dir})`}\n`);
-    planModel = loadPlanModel(model.dir);
     mkdirSync(join(cacheDir, 'logs'), { recursive: true });
     const logFile = o.logFile ? from(o.logFile) : join(cacheDir, 'logs', `eval-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
     return startLocalTarget({ model, workers: o.workers, frames: settings[0].frames, cacheDir, logFile });
