@@ -11,6 +11,7 @@ import { runPipeline, UsageError } from '../local/pipeline';
 import { answersCommand } from './commands/answers';
 import { registerFramesCommand } from './commands/frames';
 import { askCommand } from './commands/ask';
+import { registerEval } from './commands/eval';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
 import { CliError, EXIT } from './exit-codes';
@@ -137,6 +138,7 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
     });
 
   registerFramesCommand(program, print, setExit);
+  registerEval(program, print, setExit);
 
   addTargetOptions(
     program

@@ -77,7 +77,7 @@ export async function runConvertCommand(argv: string[], io: ConvertCommandIo = {
   };
   const t0 = Date.now();
   try {
-    const manifest = await convertCheckpoint(src, out, { dtype, onProgress });
+    const manifest = await convertCheckpoint(src, out, { dtype, onProgress, onNotice: (m) => stderr.write(`notice: ${m}\n`) });
     if (started) bar.stop();
     stdout.write(
       `converted ${manifest.modelId} (${manifest.text.numLayers} decoder layers, hidden ${manifest.text.hiddenSize}, ` +

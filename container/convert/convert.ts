@@ -29,6 +29,8 @@ export interface ConvertProgress {
 export interface ConvertOptions {
   dtype?: PackageDtype;
   onProgress?: (p: ConvertProgress) => void;
+  /** Said once when something the runtime will do differently deserves a word (no chat template). */
+  onNotice?: (message: string) => void;
 }
 
 export const PACKAGE_FILES = {
@@ -40,6 +42,32 @@ export const PACKAGE_FILES = {
   tokenizerConfig: 'tokenizer_config.json',
 } as const;
 
+/** The chat template's file in a package (as the checkpoint's `chat_template.json`). */
+export const CHAT_TEMPLATE_FILE = 'chat_template.json';
+
+/**
+ * The checkpoint's chat template, copied into the package as `chat_template.json`: the processor's
+ * template (`chat_template.json`, or `chat_template.jinja` as recent transformers save it). Without
+ * one the runtime tries the tokenizer_config's template, then its built-in LLaVA-OneVision one.
+ */
+function copyChatTemplate(srcDir: string, outDir: string, notice: (m: string) => void): boolean {
+  const json = path.join(srcDir, CHAT_TEMPLATE_FILE);
+  const jinja = path.join(srcDir, 'chat_template.jinja');
+  const target = path.join(outDir, CHAT_TEMPLATE_FILE);
+  if (fs.existsSync(json)) {
+    const parsed = JSON.parse(fs.readFileSync(json, 'utf8')) as { chat_template?: unknown };
+    if (parsed.chat_template === undefined) throw new CheckpointError(`${json} has no "chat_template" key`);
+    fs.copyFileSync(json, target);
+    return true;
+  }
+  if (fs.existsSync(jinja)) {
+    fs.writeFileSync(target, JSON.stringify({ chat_template: fs.readFileSync(jinja, 'utf8') }, null, 2) + '\n');
+    return true;
+  }
+  fs.rmSync(target, { force: true });
+  notice(`${srcDir} has no chat_template.json or chat_template.jinja: the runtime will render prompts with the tokenizer_config's template if it renders a video, else with its built-in LLaVA-OneVision template`);
+  return false;
+}
 interface TokenIds {
   imStart: number;
   imEnd: number;
@@ -189,6 +217,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
 
     fs.copyFileSync(path.join(srcDir, 'tokenizer.json'), path.join(outDir, PACKAGE_FILES.tokenizer));
     fs.copyFileSync(tokCfg, path.join(outDir, PACKAGE_FILES.tokenizerConfig));
+    const hasTemplate = copyChatTemplate(srcDir, outDir, opts.onNotice ?? (() => undefined));
 
     const manifest: ModelPackageManifest = ModelPackageManifestSchema.parse({
       format: MODEL_PACKAGE_FORMAT,
@@ -225,7 +254,7 @@ export async function convertCheckpoint(srcDir: string, outDir: string, opts: Co
         tieWordEmbeddings: !hasLmHead,
       },
       tokens: { image: cfg.imageTokenId, video: cfg.videoTokenId, imStart: tokens.imStart, imEnd: tokens.imEnd, eos: tokens.eos, pad: tokens.pad },
-      files: { ...PACKAGE_FILES },
+      files: { ...PACKAGE_FILES, ...(hasTemplate ? { chatTemplate: CHAT_TEMPLATE_FILE } : {}) },
     });
     fs.writeFileSync(path.join(outDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     progress({ stage: 'done', done: total, total });

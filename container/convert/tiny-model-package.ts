@@ -13,6 +13,8 @@ import { convertCheckpoint, type PackageDtype } from './convert';
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 const SOURCE_DIRS = ['container/convert', 'container/onnx', 'container/testing', 'container/safetensors', 'container/model'];
+/** Single files the generated checkpoint depends on (the chat template constant lives with the prompt code). */
+const SOURCE_FILES = ['container/runtime/prompt.ts'];
 
 export interface TinyModelOptions extends TinyCheckpointOptions {
   packageDtype?: PackageDtype;
@@ -35,6 +37,12 @@ function sourceHash(): string {
       h.update(`${dir}/${f}\0`);
       h.update(fs.readFileSync(path.join(abs, f)));
     }
+  }
+  for (const f of SOURCE_FILES) {
+    const abs = path.join(REPO_ROOT, f);
+    if (!fs.existsSync(abs)) continue;
+    h.update(`${f}\0`);
+    h.update(fs.readFileSync(abs));
   }
   return h.digest('hex');
 }

@@ -91,6 +91,8 @@ export const ModelPackageManifestSchema = z.object({
     imageNewline: z.string(),
     tokenizer: z.string(),
     tokenizerConfig: z.string(),
+    /** The checkpoint's chat template (`{"chat_template": "…"}`); absent: the tokenizer_config's, else the built-in one. */
+    chatTemplate: z.string().optional(),
   }),
 });
 

@@ -11,6 +11,8 @@ export interface EngineInput {
   frames: Buffer[];
   questions: Question[];
   settings: InferenceSettings;
+  /** When the frames were taken: the video's length and each frame's time, in seconds (time-aware prompts need them). */
+  video?: { durationSeconds: number; timestamps: number[] };
   /** Called with each question's text as it streams (optional). */
   onToken?: (questionId: string, textSoFar: string) => void;
   /** Aborts between session runs (e.g. on SIGTERM). */

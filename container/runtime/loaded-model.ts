@@ -6,7 +6,7 @@ import { loadModelPackage, type ModelPackage, type ModelPackageManifest } from '
 import { DecoderRunner } from './decoder';
 import { EmbeddingTable, readVector, type PackageDtype } from './embeddings';
 import type { PreprocessConfig } from './preprocess';
-import { loadTokenizer, type PromptTokenizer } from './prompt';
+import { loadChatFormat, loadTokenizer, type ChatFormat, type PromptTokenizer } from './prompt';
 import { createSession, ExecutionProviderError, type SessionConfig } from './session';
 import { VisionRunner } from './vision';
 
@@ -19,6 +19,8 @@ export interface LoadedModel {
   embeddings: EmbeddingTable;
   imageNewline: Float32Array;
   tokenizer: PromptTokenizer;
+  /** How questions become chat prompts: the checkpoint's own template. */
+  chat: ChatFormat;
   preprocess: PreprocessConfig;
   close(): Promise<void>;
 }
@@ -41,6 +43,8 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
   // failure leaves no session (or the embedding file) behind.
   const imageNewline = readVector(pkg.paths.imageNewline, m.text.hiddenSize, dtype);
   const tokenizer = loadTokenizer(pkg.paths.tokenizer, pkg.paths.tokenizerConfig);
+  const chat = loadChatFormat(pkg.paths);
+  if (chat.notice) process.emitWarning(`${modelDir}: ${chat.notice}`, 'LongsightNotice');
   const settled = await Promise.allSettled([createSession(pkg.paths.vision, session), createSession(pkg.paths.decoder, session)]);
   const opened = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const release = () => Promise.all(opened.map((s) => s.release())).then(() => undefined);
@@ -73,6 +77,7 @@ export async function loadModel(modelDir: string, session: SessionConfig): Promi
     embeddings,
     imageNewline,
     tokenizer,
+    chat: chat.format,
     preprocess: { imageSize: m.vision.imageSize, mean: m.vision.imageMean, std: m.vision.imageStd, rescaleFactor: m.vision.rescaleFactor, resample: m.vision.resample },
     async close() {
       embeddings.close();

@@ -20,7 +20,7 @@ import type { EmbeddingTable } from './embeddings';
 import { generate } from './generate';
 import { loadModel, type LoadedModel } from './loaded-model';
 import { framesToPixels } from './preprocess';
-import { sharedPrefixLength, tokenizeQuestion, type TokenizedQuestion } from './prompt';
+import { jobPrompts, sharedPrefixLength, timeInstruction, type TokenizedQuestion } from './prompt';
 import { jobRotary } from './rotary';
 import { createSampler } from './sampler';
 import { asOutOfMemory, type ExecutionProviderName, type RunAccounting } from './session';
@@ -92,6 +92,8 @@ type JobHooks = Pick<OnnxEngineOptions, 'onProgress' | 'onLogits' | 'stopIds'> &
 
 interface JobPlan {
   prompts: TokenizedQuestion[];
+  /** The prompt text every question shares (chat header, video, time instruction). */
+  promptPrefix: string;
   promptTokens: number[];
   visualTokens: number;
   rotary: ReturnType<typeof jobRotary>;
@@ -115,7 +117,7 @@ async function answerJob(model: LoadedModel, input: EngineInput, hooks: JobHooks
   const timings: Timings = { frameDecodeMs: 0, visionMs: 0, prefillMs: 0, decodeMs: 0 };
   const ledger = new TransferLedger();
 
-  const plan = planJob(model, questions, settings, frames.length);
+  const plan = planJob(model, questions, settings, frames.length, input.video);
   const visual = await encodeVideo(model, input, plan.visualTokens, hooks.visionBatch, ledger, timings, progress);
   const prefix = await prefillSharedPrefix(model, plan, visual, settings, ledger, timings, input.signal);
   progress({ stage: 'prefill', done: 1, total: 1 });
@@ -155,10 +157,10 @@ async function answerJob(model: LoadedModel, input: EngineInput, hooks: JobHooks
 }
 
 /** Everything sized before any work: token counts, the sequence budget, the RoPE tables. */
-function planJob(model: LoadedModel, questions: Question[], settings: InferenceSettings, frameCount: number): JobPlan {
+function planJob(model: LoadedModel, questions: Question[], settings: InferenceSettings, frameCount: number, video: EngineInput['video']): JobPlan {
   const m = model.manifest;
   const visualTokens = visualTokenCount(frameCount, m.vision.gridSize, settings.pooling);
-  const prompts = questions.map((q) => tokenizeQuestion(model.tokenizer, q.text, m.tokens.video));
+  const { prompts, prefix: promptPrefix } = jobPrompts(model.tokenizer, model.chat, questions.map((q) => q.text), m.tokens.video, timeAwareInstruction(settings, frameCount, video));
   const promptTokens = prompts.map((p) => p.ids.length - 1 + visualTokens);
   const longest = Math.max(...promptTokens) + settings.maxNewTokens;
   if (longest > settings.maxSequenceTokens) throw new SequenceBudgetError(longest, settings.maxSequenceTokens);
@@ -170,7 +172,16 @@ function planJob(model: LoadedModel, questions: Question[], settings: InferenceS
     visualTokens,
     positions: longest,
   });
-  return { prompts, promptTokens, visualTokens, rotary };
+  return { prompts, promptPrefix, promptTokens, visualTokens, rotary };
+}
+
+/** The time instruction of a time-aware job, from the times of the frames it runs on. */
+function timeAwareInstruction(settings: InferenceSettings, frameCount: number, video: EngineInput['video']): string | undefined {
+  if (!settings.timeAwarePrompt) return undefined;
+  if (!video || video.timestamps.length !== frameCount) {
+    throw new Error(`a time-aware prompt needs the time of each of the job's ${frameCount} frames (EngineInput.video${video ? ` has ${video.timestamps.length}` : ' is missing'})`);
+  }
+  return timeInstruction(video.durationSeconds, video.timestamps);
 }
 
 /**
@@ -238,7 +249,7 @@ async function prefillSharedPrefix(
   signal?.throwIfAborted();
   if (plan.prompts.length === 1 && settings.decodeLoop === 'graph') return { length: 0, cache: model.decoder.emptyCache() };
   const t = performance.now();
-  const prefixLen = sharedPrefixLength(model.tokenizer, plan.prompts);
+  const prefixLen = sharedPrefixLength(model.tokenizer, plan.prompts, plan.promptPrefix);
   const prefix = assembleEmbeddings(model.embeddings, plan.prompts[0].ids.slice(0, prefixLen), plan.prompts[0].videoIndex, visual, plan.visualTokens);
   const r = await model.decoder.prefill(prefix.embeds, prefix.count, model.decoder.emptyCache(), plan.rotary.tensors, settings.prefillChunk, { ledger, scope: 'job' }, false);
   timings.prefillMs += performance.now() - t;

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { writeSafetensors, tensorBytes, type TensorSpec, type WritableDtype } from '../safetensors/writer';
 import { INDEX_FILE, SINGLE_FILE } from '../safetensors/checkpoint';
 import { expectedTensors, toLayout, type TensorLayout } from '../convert/tensor-names';
+import { LLAVA_ONEVISION_CHAT_TEMPLATE } from '../runtime/prompt';
 
 export type CheckpointPreset = 'tiny' | 'wide' | 'qwen2-0.5b';
 
@@ -77,8 +78,7 @@ export const IMAGE_TOKEN_ID = 151646;
 export const VIDEO_TOKEN_ID = 151647;
 
 /** The chat template llava-hf ships (transformers' convert_llava_onevision_weights_to_hf.py). */
-export const LLAVA_ONEVISION_CHAT_TEMPLATE =
-  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}{# Render all video then #}{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}{{ content['text'] }}{% endgeneration %}{% endfor %}{% endif %}{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+export { LLAVA_ONEVISION_CHAT_TEMPLATE };
 
 /** Qwen2-Instruct's tokenizer chat template (the tokenizer_config.json of Qwen2-*-Instruct). */
 const QWEN2_CHAT_TEMPLATE =

@@ -124,13 +124,16 @@ interface Run extends Delivery {
 
 interface Frames {
   frames: Buffer[];
+  /** The video's length (from the frame manifest), for time-aware prompts. */
+  durationSeconds: number;
   fetchMs: number;
 }
 
-/** What the engine returned, and the fallback it took, if any. */
+/** What the engine returned, the fallback it took, if any, and when the frames it saw were taken. */
 interface EngineRun {
   result: EngineResult;
   fallback?: string;
+  frameTimestamps: number[];
 }
 
 export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutcome> {
@@ -143,7 +146,7 @@ export async function processMessage(deps: JobDeps, m: Message): Promise<JobOutc
     if (claim.outcome !== 'claimed') return await declineDelivery(run, claim);
     const frames = await loadJobFrames(run);
     const engineRun = await runEngine(run, frames);
-    await recordResult(run, engineRun.result, { frameFetchMs: frames.fetchMs, fallback: engineRun.fallback });
+    await recordResult(run, engineRun.result, { frameFetchMs: frames.fetchMs, fallback: engineRun.fallback, frameTimestamps: engineRun.frameTimestamps });
     return await finishDelivery(run, engineRun);
   } catch (e) {
     return await settleFailure(run, e);
@@ -281,16 +284,25 @@ export function handBackDelaySeconds(claim: Extract<ClaimResult, { outcome: 'hel
 async function loadJobFrames(run: Run): Promise<Frames> {
   const t0 = performance.now();
   const loaded = await raceAbort(loadFrames(run.deps.s3, run.msg, run.deps.config.frameFetchConcurrency, run.signal), run.signal);
-  return { frames: loaded.frames, fetchMs: performance.now() - t0 };
+  return { frames: loaded.frames, durationSeconds: loaded.manifest.durationSeconds, fetchMs: performance.now() - t0 };
 }
 
 /** 4. Inference, with one retry on the fallback settings after out-of-memory or a sequence over budget. */
-async function runEngine(run: Run, { frames }: Frames): Promise<EngineRun> {
+async function runEngine(run: Run, { frames, durationSeconds }: Frames): Promise<EngineRun> {
   const { msg, log } = run;
-  const answer = (settings: InferenceSettings, input: Buffer[]) =>
-    raceAbort(run.deps.engine.answer({ frames: input, questions: msg.questions, settings, signal: run.signal }), run.signal);
+  const answer = (settings: InferenceSettings, indices: number[]) =>
+    raceAbort(
+      run.deps.engine.answer({
+        frames: indices.map((i) => frames[i]),
+        questions: msg.questions,
+        settings,
+        video: { durationSeconds, timestamps: indices.map((i) => msg.frames.timestamps[i]) },
+        signal: run.signal,
+      }),
+      run.signal,
+    ).then((result) => ({ result, frameTimestamps: indices.map((i) => msg.frames.timestamps[i]) }));
   try {
-    return { result: await answer(msg.settings, frames) };
+    return await answer(msg.settings, frames.map((_, i) => i));
   } catch (e) {
     if (classifyFailure(e) !== 'fallback') throw e;
     const fb = fallbackFor(msg.settings, frames.length);
@@ -298,7 +310,7 @@ async function runEngine(run: Run, { frames }: Frames): Promise<EngineRun> {
     const fallback = `${errorMessage(e)}; retried once with ${fb.description}`;
     log.warn('retrying with the fallback settings', { fallback });
     try {
-      return { result: await answer(fb.settings, fb.frameIndices.map((i) => frames[i])), fallback };
+      return { ...(await answer(fb.settings, fb.frameIndices)), fallback };
     } catch (e2) {
       if (classifyFailure(e2) === 'fallback') throw new PermanentJobError(`${errorMessage(e2)} even with the fallback (${fb.description})`);
       throw e2;
@@ -311,7 +323,7 @@ async function runEngine(run: Run, { frames }: Frames): Promise<EngineRun> {
  * delivery's run token and retried through throttling and outages so the work is not lost.
  * Throws JobAbandonedError('lost-ownership') when a later delivery owns the job now.
  */
-async function recordResult(run: Run, result: EngineResult, extra: { frameFetchMs: number; fallback?: string }): Promise<void> {
+async function recordResult(run: Run, result: EngineResult, extra: { frameFetchMs: number; fallback?: string; frameTimestamps: number[] }): Promise<void> {
   const { msg, log, deps } = run;
   const token = run.runToken!;
   const modelId = deps.modelId ?? deps.engine.modelId;
@@ -338,6 +350,7 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
           tokens: { prompt: a.promptTokens, generated: a.generatedTokens },
           latencyMs: Math.round(a.latencyMs * 1000) / 1000,
           answeredAt,
+          frameTimestamps: extra.frameTimestamps,
           modelId,
           runToken: token,
         }),

@@ -18,16 +18,19 @@ export function planJob(config: ExtractRuntimeConfig, sidecar?: Sidecar, sidecar
   const frames = sidecar?.frames ?? config.extraction.frames;
   let questions: Question[];
   try {
-    questions = mergeQuestions(config.questions, sidecar?.questions ?? []);
+    questions = mergeQuestions(sidecar?.defaultQuestions === false ? [] : config.questions, sidecar?.questions ?? []);
   } catch (e) {
     throw new PermanentInputError(`${sidecarKey}: ${(e as Error).message}`);
   }
+  if (questions.length === 0) throw new PermanentInputError(`${sidecarKey}: defaultQuestions is false and the sidecar asks no questions`);
   const settings = InferenceSettingsSchema.parse({
     ...config.inference,
     frames,
     ...(sidecar?.pooling ? { pooling: sidecar.pooling } : {}),
     ...(sidecar?.rope ? { rope: sidecar.rope } : {}),
     ...(sidecar?.maxNewTokens ? { maxNewTokens: sidecar.maxNewTokens } : {}),
+    ...(sidecar?.sampling ? { sampling: sidecar.sampling } : {}),
+    ...(sidecar?.timeAwarePrompt !== undefined ? { timeAwarePrompt: sidecar.timeAwarePrompt } : {}),
   });
   return { frames, questions, settings };
 }

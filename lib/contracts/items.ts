@@ -112,6 +112,8 @@ export const AnswerItemSchema = z.strictObject({
   tokens: z.strictObject({ prompt: z.int().min(0), generated: z.int().min(0) }),
   latencyMs: ms,
   answeredAt: z.iso.datetime(),
+  /** When each frame the model saw was taken (seconds from the start), to relate the answer to moments in the video. */
+  frameTimestamps: z.array(z.number().min(0)).optional(),
   modelId: z.string(),
   runToken: z.string().optional(),
 });

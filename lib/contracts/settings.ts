@@ -73,6 +73,12 @@ export const InferenceSettingsSchema = z.strictObject({
    * cache fed in and fetched out each step (the reference path; needed for top-p < 1).
    */
   decodeLoop: z.enum(['graph', 'host']).default('graph'),
+  /**
+   * Time-aware prompts (LLaVA-Video's time instruction): before each question the model reads "The
+   * video lasts for X seconds, and N frames are uniformly sampled from it. These frames are located
+   * at t1s,t2s,…". Off by default, as in the paper.
+   */
+  timeAwarePrompt: z.boolean().default(false),
 }).refine((s) => s.decodeLoop === 'host' || s.sampling.topP >= 1, {
   message: "top-p sampling (sampling.topP < 1) runs in the host loop only: set decodeLoop to 'host', or topP to 1",
   path: ['decodeLoop'],

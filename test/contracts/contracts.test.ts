@@ -106,6 +106,12 @@ describe('questions', () => {
     expect(qs[0].id).toBe(questionId('What happens?'));
     expect(qs[0].id).toMatch(/^q-[0-9a-f]{12}$/);
   });
+  it('keeps line breaks (a multiple-choice prompt is several lines), collapses other whitespace', () => {
+    const [q] = mergeQuestions([' Which  one?\r\nA.\tred \nB. blue\n']);
+    expect(q.text).toBe('Which one?\nA. red \nB. blue\n');
+    expect(q.id).not.toBe(questionId('Which one? A. red B. blue'));
+    expect(() => mergeQuestions([' \n \n'])).toThrow(/question is empty/);
+  });
   it('rejects empty, overlong and control-character questions', () => {
     expect(() => mergeQuestions([' '])).toThrow(/question is empty/);
     expect(() => mergeQuestions(['x'.repeat(2001)])).toThrow(/longer than 2000/);

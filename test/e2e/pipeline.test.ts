@@ -67,6 +67,9 @@ test('several videos at once, two workers: every job DONE with its answers in Dy
     expect(item.workerId).toMatch(/^local-worker-[12]$/);
     const mine = answers.filter((a) => a.jobId === j.jobId);
     expect(mine.map((a) => a.question).sort()).toEqual(['How many colours are there?', 'What is shown?']);
+    // Each answer carries when the frames the model saw were taken.
+    for (const a of mine) expect(a.frameTimestamps).toHaveLength(4);
+    expect(mine[0].frameTimestamps).toEqual([...mine[0].frameTimestamps!].sort((x, y) => x - y));
     expect(j.answers).toBe(2);
     // Printed as it arrived: the job id, its timings, each question.
     expect(text).toContain(`✔ ${j.jobId}  ${j.key}  DONE`);

@@ -276,6 +276,20 @@ describe('job settings and sidecar', () => {
     expect(p.settings).toMatchObject({ frames: 256, pooling: { groupSize: 1, strideHigh: 2, strideLow: 2 }, maxNewTokens: 128 });
   });
 
+  test('sidecar: only its own questions (defaultQuestions false), greedy sampling and time-aware prompts for this video', () => {
+    const s = parseSidecar(
+      JSON.stringify({ questions: ['Which?\nA. x\nB. y\nAnswer with the letter.\n'], defaultQuestions: false, sampling: { temperature: 0 }, timeAwarePrompt: true, maxNewTokens: 16, rope: { mode: 'off' } }),
+      'b.questions.json',
+    );
+    const p = planJob({ ...config, inference: { ...config.inference, sampling: { temperature: 0.7, topP: 1, seed: 3 } } }, s);
+    // Line breaks are the question's: a benchmark prompt keeps its lines (and its trailing newline).
+    expect(p.questions).toEqual([{ id: questionId('Which?\nA. x\nB. y\nAnswer with the letter.\n'), text: 'Which?\nA. x\nB. y\nAnswer with the letter.\n' }]);
+    expect(p.settings).toMatchObject({ timeAwarePrompt: true, maxNewTokens: 16, sampling: { temperature: 0, topP: 1, seed: 0 }, rope: { mode: 'off' } });
+    expect(planJob(config).settings.timeAwarePrompt).toBe(false);
+    expect(() => planJob(config, parseSidecar('{"defaultQuestions": false}', 'c.questions.json'), 'c.questions.json')).toThrow(/c\.questions\.json: defaultQuestions is false and the sidecar asks no questions/);
+    expect(() => parseSidecar('{"timeAwarePrompt": "yes"}', 'd.questions.json')).toThrow(/timeAwarePrompt/);
+  });
+
   test('a bad sidecar names the field', () => {
     expect(() => parseSidecar('{"questions": ["ok", ""]}', 'k.questions.json')).toThrow(/sidecar k\.questions\.json: questions\[1\]: question is empty/);
     expect(() => parseSidecar('{"frames": 0}', 'k.questions.json')).toThrow(/frames:/);
