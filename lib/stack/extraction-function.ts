@@ -35,6 +35,7 @@ export function extractRuntimeConfig(config: EnvironmentConfig): ExtractRuntimeC
     extraction: config.extraction,
     inference: config.inference,
     questions: config.questions,
+    modelId: config.model.id,
   });
 }
 
