@@ -10,6 +10,8 @@ import { PoolingScheduleSchema, ROPE_MODES, type PoolingSchedule, type RopeMode 
 import { runPipeline, UsageError } from '../local/pipeline';
 import { answersCommand } from './commands/answers';
 import { askCommand } from './commands/ask';
+import { registerIndexCommand } from './commands/index-bucket';
+import { registerQueryCommand } from './commands/query';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
 import { CliError, EXIT } from './exit-codes';
@@ -171,6 +173,9 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
       .option('--dry-run', 'list what is in the DLQ, move nothing')
       .option('--json', 'JSON output'),
   ).action(async (o: Record<string, unknown>) => setExit(await requeueDlqCommand(o, print)));
+
+  registerIndexCommand(program, print, setExit);
+  registerQueryCommand(program, print, setExit);
 
   return program;
 }

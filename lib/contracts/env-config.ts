@@ -212,6 +212,16 @@ export const ExtractRuntimeConfigSchema = z.strictObject({
 export type ExtractRuntimeConfig = z.infer<typeof ExtractRuntimeConfigSchema>;
 export type ExtractRuntimeConfigInput = z.input<typeof ExtractRuntimeConfigSchema>;
 
+/** The extraction Lambda's runtime configuration in an environment. */
+export function extractRuntimeConfigOf(config: EnvironmentConfig): ExtractRuntimeConfig {
+  return ExtractRuntimeConfigSchema.parse({
+    extraction: config.extraction,
+    inference: config.inference,
+    questions: config.questions,
+    modelId: config.model.id,
+  });
+}
+
 /**
  * The index profile of an extraction configuration: its model id, the settings a job gets without a
  * sidecar (the inference settings with extraction.frames) and its standard questions.
