@@ -33,7 +33,7 @@ export function numberOrText(type: string, v: string): number | string {
 }
 
 export function isNumericType(type: string): boolean {
-  return INTEGER_TYPES.test(type) || /^(double|float|real|decimal)/.test(type);
+  return INTEGER_TYPES.test(type) || /^(double|float|real|decimal)(\(.*\))?$/.test(type);
 }
 
 function cellText(v: unknown): string {

@@ -31,6 +31,7 @@ export function registerIndexCommand(program: Command, print: (s: string) => voi
       .option('--detach', 'deployed: start the run and return (it runs on)')
       .option('--model <dir|config.json>', '--dry-run: the model to price with (default: the 7B config in container/plan/models)')
       .addOption(new Option('--instance-type <type>', "--dry-run: the GPU instance type to price on (default: the stack's, else g5.xlarge)"))
+      .option('--log-file <path>', "local: where the extraction handler's logs go (default .cache/logs/index-<time>.log)")
       .option('--json', 'the summary (or report) as JSON'),
   ).action(async (uri: string | undefined, o: Record<string, unknown>) => {
     if (!uri && !o.attach) throw new InvalidArgumentError('give the bucket to index, s3://BUCKET[/PREFIX]');
