@@ -66,10 +66,19 @@ export interface IndexOptions {
 
 export interface IndexIo {
   print: (s: string) => void;
+  /** Notices (stderr by default); the progress line itself goes to `err`. */
+  note?: (s: string) => void;
   err?: NodeJS.WriteStream;
   /** Checked between steps and objects: true stops the run (Ctrl-C). */
   interrupted?: () => boolean;
   pollMs?: number;
+}
+
+/** A notice above the progress line. */
+function say(io: IndexIo, status: StatusLine, text: string): void {
+  status.done();
+  if (io.note) io.note(text);
+  else (io.err ?? process.stderr).write(`${text}\n`);
 }
 
 /**
@@ -224,7 +233,6 @@ function costLine(c: CostPrediction): string {
 }
 
 async function localHandOff(t: Connected, side: Extract<Side, { kind: 'local' }>, videos: Parameters<typeof handOff>[0], summary: BackfillSummary, o: IndexOptions, io: IndexIo, status: StatusLine): Promise<number> {
-  const err = io.err ?? process.stderr;
   if (videos.length === 0) {
     io.print(o.json ? JSON.stringify({ profile: side.profile, ...summary }) : `Nothing to index under profile ${side.profile}.\n${formatSummary(summary)}`);
     return EXIT.ok;
@@ -239,7 +247,7 @@ async function localHandOff(t: Connected, side: Extract<Side, { kind: 'local' }>
     queueUrl: t.resources.queueUrl,
     logger: createLogger({ service: 'longsight-index' }, (line) => log.write(`${line}\n`)),
   });
-  status.println(`Indexing ${plural(videos.length, 'video')} under profile ${side.profile} (${summary.alreadyIndexed} indexed before; log ${logFile})`, err);
+  say(io, status, `Indexing ${plural(videos.length, 'video')} under profile ${side.profile} (${summary.alreadyIndexed} indexed before; log ${logFile})`);
   const started = Date.now();
   const counts = { done: 0, indexed: 0, skipped: 0, failed: 0 };
   const render = () => status.update(formatProgress({ ...counts, total: videos.length, elapsedMs: Date.now() - started }));
@@ -274,7 +282,6 @@ function addOutcomes(summary: BackfillSummary, outcomes: readonly HandOffOutcome
 
 /** Local --wait: until every job this run queued is DONE or FAILED (the local run's workers answer them). */
 async function waitForAnswers(t: Connected, jobIds: string[], io: IndexIo, status: StatusLine): Promise<void> {
-  const err = io.err ?? process.stderr;
   const finished = new Map<string, string>();
   while (finished.size < jobIds.length && !io.interrupted?.()) {
     const items = await getJobs(t.clients.ddb, t.resources.jobsTable, jobIds.filter((id) => !finished.has(id)));
@@ -284,11 +291,10 @@ async function waitForAnswers(t: Connected, jobIds: string[], io: IndexIo, statu
   }
   status.done();
   const failed = [...finished.values()].filter((s) => s === 'FAILED').length;
-  status.println(`Answered: ${finished.size - failed} jobs DONE, ${failed} FAILED${finished.size < jobIds.length ? ` (${jobIds.length - finished.size} unfinished)` : ''}.`, err);
+  say(io, status, `Answered: ${finished.size - failed} jobs DONE, ${failed} FAILED${finished.size < jobIds.length ? ` (${jobIds.length - finished.size} unfinished)` : ''}.`);
 }
 
 async function startStackRun(t: Connected, side: Extract<Side, { kind: 'stack' }>, what: { prefix: string; videos?: Parameters<typeof handOff>[0] }, summary: BackfillSummary, o: IndexOptions, io: IndexIo, status: StatusLine): Promise<number> {
-  const err = io.err ?? process.stderr;
   const stateMachineArn = side.outputs[ARCHIVE_OUTPUTS.stateMachine];
   const resultsBucket = side.outputs[ARCHIVE_OUTPUTS.resultsBucket];
   if (!stateMachineArn || !resultsBucket) throw new CliError(`${t.source} has no backfill state machine (outputs ${ARCHIVE_OUTPUTS.stateMachine}, ${ARCHIVE_OUTPUTS.resultsBucket}): deploy this version of Longsight first`);
@@ -299,10 +305,11 @@ async function startStackRun(t: Connected, side: Extract<Side, { kind: 'stack' }
   const sfn = new SFNClient({});
   try {
     const run = await startBackfill({ sfn, s3: t.clients.s3 }, { stateMachineArn, resultsBucket, prefix: what.prefix, videos: what.videos });
-    status.println(
+    say(
+      io,
+      status,
       `Started backfill ${run.name} on ${t.source} (${what.videos ? `${plural(what.videos.length, 'selected video')}` : `every object under s3://${t.resources.bucket}/${what.prefix}`}); it runs on without this command.\n` +
-        `  execution: ${run.executionArn}\n  follow again: longsight index --stack <name> --attach ${run.executionArn}`,
-      err,
+        `  execution: ${run.executionArn}\n  follow again: longsight index --stack <name> --attach ${run.executionArn}`
     );
     if (o.detach) return EXIT.ok;
     return await follow(sfn, t, side, run.executionArn, summary, o, io, status);
@@ -323,13 +330,12 @@ async function followStackRun(t: Connected, side: Extract<Side, { kind: 'stack' 
 
 /** Progress from the map run until the execution ends (or Ctrl-C detaches), then the summary from its results. */
 async function follow(sfn: SFNClient, t: Connected, side: Extract<Side, { kind: 'stack' }>, executionArn: string, summary: BackfillSummary, o: IndexOptions, io: IndexIo, status: StatusLine): Promise<number> {
-  const err = io.err ?? process.stderr;
   const started = Date.now();
   let p = await backfillProgress(sfn, executionArn);
   while (p.status === 'RUNNING') {
     if (io.interrupted?.()) {
       status.done();
-      status.println(`Detached: the backfill runs on. Follow it again with: longsight index --stack <name> --attach ${executionArn}`, err);
+      say(io, status, `Detached: the backfill runs on. Follow it again with: longsight index --stack <name> --attach ${executionArn}`);
       return EXIT.ok;
     }
     const done = p.succeeded + p.failed;

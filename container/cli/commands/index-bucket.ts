@@ -13,6 +13,11 @@ const whole = (name: string, min: number, max: number) => (v: string) => {
   return n;
 };
 
+/** Notices go where the program's error output goes (stderr, or the caller's sink). */
+export function noteTo(cmd: Command): (s: string) => void {
+  return (s) => (cmd.configureOutput().writeErr ?? ((x: string) => process.stderr.write(x)))(`${s}\n`);
+}
+
 export function registerIndexCommand(program: Command, print: (s: string) => void, setExit: (code: number) => void): void {
   addTargetOptions(
     program
@@ -33,7 +38,7 @@ export function registerIndexCommand(program: Command, print: (s: string) => voi
       .addOption(new Option('--instance-type <type>', "--dry-run: the GPU instance type to price on (default: the stack's, else g5.xlarge)"))
       .option('--log-file <path>', "local: where the extraction handler's logs go (default .cache/logs/index-<time>.log)")
       .option('--json', 'the summary (or report) as JSON'),
-  ).action(async (uri: string | undefined, o: Record<string, unknown>) => {
+  ).action(async (uri: string | undefined, o: Record<string, unknown>, cmd: Command) => {
     if (!uri && !o.attach) throw new InvalidArgumentError('give the bucket to index, s3://BUCKET[/PREFIX]');
     let interrupted = false;
     const onSigint = () => {
@@ -42,7 +47,7 @@ export function registerIndexCommand(program: Command, print: (s: string) => voi
     process.on('SIGINT', onSigint);
     const t = await connect(o as TargetOptions);
     try {
-      setExit(await runIndex(t, { ...(o as Omit<IndexOptions, 'uri'>), uri: uri ?? '', stack: o.stack as string | undefined }, { print, interrupted: () => interrupted }));
+      setExit(await runIndex(t, { ...(o as Omit<IndexOptions, 'uri'>), uri: uri ?? '', stack: o.stack as string | undefined }, { print, note: noteTo(cmd), interrupted: () => interrupted }));
     } finally {
       process.off('SIGINT', onSigint);
       t.close();

@@ -15,6 +15,7 @@ import { formatCsv, formatJsonLines, formatTable, QueryError, type QueryResult }
 import type { TargetOptions } from '../../local/targets';
 import { CliError, EXIT } from '../exit-codes';
 import { addTargetOptions, connect, type Connected } from '../target-options';
+import { noteTo } from './index-bucket';
 
 export interface QueryOptions extends TargetOptions {
   json?: boolean;
@@ -80,5 +81,5 @@ export function registerQueryCommand(program: Command, print: (s: string) => voi
       .argument('<sql>', 'one SQL statement, e.g. "SELECT count(*) AS n FROM answers"')
       .option('--json', 'one JSON object per row')
       .option('--csv', 'CSV with a header line'),
-  ).action(async (sql: string, o: QueryOptions) => setExit(await queryCommand(sql, o, print)));
+  ).action(async (sql: string, o: QueryOptions, cmd: Command) => setExit(await queryCommand(sql, o, print, noteTo(cmd))));
 }
