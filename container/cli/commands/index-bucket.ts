@@ -26,7 +26,7 @@ export function registerIndexCommand(program: Command, print: (s: string) => voi
       .argument('[s3-uri]', 's3://BUCKET[/PREFIX] (the deployment\'s video bucket)')
       .option('--dry-run', 'print what would be indexed, the frames and the cost `longsight plan` predicts; hand nothing off')
       .option('--limit <n>', 'index at most this many videos (the rest on a later run)', whole('--limit', 1, 10_000_000))
-      .option('--profile <id>', 'current (default): the deployment\'s profile; with --report, any profile id (p-…)', 'current')
+      .option('--profile <id>', 'current: the deployment\'s profile; with --report, any profile id (p-…)', 'current')
       .option('--report', 'print the archive report (found, indexed, failed by reason, hours, GPU hours, cost, latency) per folder instead')
       .option('--inventory <s3-uri>', 'read the objects from an S3 Inventory report (its manifest.json, CSV format) instead of listing the bucket')
       .option('--concurrency <n>', 'local: extractions at once (default 2)', whole('--concurrency', 1, 64))
