@@ -12,6 +12,8 @@ import { answersCommand } from './commands/answers';
 import { registerFramesCommand } from './commands/frames';
 import { askCommand } from './commands/ask';
 import { registerEval } from './commands/eval';
+import { registerIndexCommand } from './commands/index-bucket';
+import { registerQueryCommand } from './commands/query';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
 import { CliError, EXIT } from './exit-codes';
@@ -177,6 +179,9 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
       .option('--dry-run', 'list what is in the DLQ, move nothing')
       .option('--json', 'JSON output'),
   ).action(async (o: Record<string, unknown>) => setExit(await requeueDlqCommand(o, print)));
+
+  registerIndexCommand(program, print, setExit);
+  registerQueryCommand(program, print, setExit);
 
   return program;
 }

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
-import { ENV, ExtractRuntimeConfigSchema, jobIdFor, sidecarKeyFor, type AnswerItem, type JobItem, type SidecarInput, type WorkerConfigInput } from '../../lib/contracts';
+import { ENV, ExtractRuntimeConfigSchema, extractionProfile, INDEX_PROFILE_OUTPUT, jobIdFor, sidecarKeyFor, type AnswerItem, type JobItem, type SidecarInput, type WorkerConfigInput } from '../../lib/contracts';
 import { createLogger } from '../../lib/log';
 import type { Periodic } from '../../lib/periodic';
 import type { ExtractHandler } from '../../lambda/extract-frames/handler';
@@ -120,7 +120,7 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
       lost: extract.lost,
       async submit(file, key, sidecar) {
         const obj = await upload(file, key, sidecar);
-        const jobId = jobIdFor(obj);
+        const jobId = jobIdFor(obj, extract.profile);
         extract.enqueue(obj, jobId);
         return jobId;
       },
@@ -209,6 +209,8 @@ function localExtraction(clients: AwsClients, r: Resources, o: LocalTargetOption
   };
   return {
     lost,
+    /** The job ids' index profile: this extraction's model id, settings and questions. */
+    profile: extractionProfile(config).id,
     enqueue(obj: StoredObject, jobId: string) {
       pending.push({ obj, jobId });
       pump();
@@ -227,12 +229,19 @@ export async function connectStack(stack: string, region?: string): Promise<Eval
   const restoreEnv = applyEnv({ ...t.env, ...(region ? { AWS_REGION: region } : {}) });
   const clients = createAwsClients();
   const upload = uploader(clients, t.resources.bucket);
+  // Part of every job id: the stack's index profile (model id, inference settings, questions).
+  const profile = t.outputs?.[INDEX_PROFILE_OUTPUT];
+  if (!profile) {
+    destroyClients(clients);
+    restoreEnv();
+    throw new Error(`stack ${stack} has no ${INDEX_PROFILE_OUTPUT} output: deploy this version of Longsight to it first (npx cdk deploy)`);
+  }
   return {
     description: `stack ${stack} (bucket ${t.resources.bucket}; its Lambda extracts, its GPU workers answer)`,
     ...queries(clients, t.resources),
     lost: new Map(),
     async submit(file, key, sidecar) {
-      return jobIdFor(await upload(file, key, sidecar));
+      return jobIdFor(await upload(file, key, sidecar), profile);
     },
     problem: () => undefined,
     async close() {

@@ -12,7 +12,8 @@ import { basename, join, resolve } from 'node:path';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
 import {
   ENV,
-  ExtractRuntimeConfigSchema,
+  extractionProfile,
+  INDEX_PROFILE_OUTPUT,
   isVideoKey,
   jobIdFor,
   sidecarKeyFor,
@@ -35,6 +36,7 @@ import { StatusLine } from './status-line';
 import { removeLocalState, resolveTarget, writeLocalState, type Resources } from './targets';
 import { uploadFile } from './upload';
 import { spawnWorkers, stopWorkers, type WorkerProcess } from './worker-processes';
+import { localExtractConfig } from './extract-config';
 import { startLocalReconciler } from './reconciler';
 import type { Periodic } from '../../lib/periodic';
 
@@ -167,6 +169,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   try {
     let resources: Resources;
     let sdkEnv: Record<string, string>;
+    let stackProfile: string | undefined;
     const visibility = o.visibilityTimeoutSeconds ?? 120;
     if (remote || o.endpoint) {
       const t = o.endpoint && !o.stack ? undefined : await resolveTarget({ stack: o.stack, region: o.region });
@@ -174,6 +177,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       if (o.endpoint) for (const k of ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB']) sdkEnv[k] = o.endpoint;
       restoreEnv = applyEnv(sdkEnv);
       clients = createAwsClients();
+      stackProfile = t?.outputs?.[INDEX_PROFILE_OUTPUT];
       if (t) resources = t.resources;
       else {
         const r = await provisionLongsight(clients, {}, { visibilityTimeoutSeconds: visibility, maxReceiveCount: 3 });
@@ -220,6 +224,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     if (!remote) reconciler = startLocalReconciler(c, resources, visibility, workerLog);
     o.onReady?.({ clients: c, resources, workers, env: sdkEnv });
 
+    // The extraction's index profile (a stack's own, from its outputs) is part of every job id.
+    const extractConfig = localExtractConfig(o, model);
+    const profile = remote ? stackProfile : extractionProfile(extractConfig).id;
+    if (!profile) throw new Error(`stack ${o.stack} has no ${INDEX_PROFILE_OUTPUT} output: deploy this version of Longsight to it first`);
+
     // 5. Upload (sidecar first: the Lambda reads it when the video's event arrives).
     const keys = keysFor(files);
     const uploads: { t: Tracked; obj: UploadedObject }[] = [];
@@ -232,7 +241,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
       }
       const ext = key.slice(key.lastIndexOf('.')).toLowerCase();
       const obj = await uploadFile(c.s3, resources.bucket, key, file, CONTENT_TYPES[ext] ?? 'application/octet-stream');
-      const t: Tracked = { file, key, uploadedAt: Date.now(), jobId: jobIdFor({ bucket: obj.bucket, key: obj.key, versionId: obj.versionId, etag: obj.etag }) };
+      const t: Tracked = { file, key, uploadedAt: Date.now(), jobId: jobIdFor({ bucket: obj.bucket, key: obj.key, versionId: obj.versionId, etag: obj.etag }, profile) };
       tracked.push(t);
       uploads.push({ t, obj });
       if (files.length <= 20) note(`Uploaded ${basename(file)} (${(obj.size / 1024).toFixed(0)} kB) → s3://${resources.bucket}/${key}`);
@@ -259,17 +268,6 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
     let extraction: Promise<void> = Promise.resolve();
     if (!remote) {
       const { createExtractHandler } = await import('../../lambda/extract-frames/handler');
-      const extractConfig = ExtractRuntimeConfigSchema.parse({
-        extraction: { frames: o.frames, imageSize: model?.manifest.vision.imageSize ?? 384 },
-        inference: {
-          frames: o.frames,
-          // The tiny test model's answers are noise: keep them short unless asked otherwise.
-          ...(o.maxNewTokens ? { maxNewTokens: o.maxNewTokens } : model?.isTestModel ? { maxNewTokens: 32 } : {}),
-          ...(o.pooling ? { pooling: o.pooling } : {}),
-          ...(o.rope ? { rope: { mode: o.rope } } : {}),
-        },
-        questions: o.questions.length ? o.questions : ['Describe this video in detail.'],
-      });
       const lambdaLog = createLogger({ service: 'longsight-extract-frames' }, (line) => workerLog?.write(line + '\n'));
       const handler = createExtractHandler({
         clients: c,
@@ -372,8 +370,8 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
 
     await o.inspect?.({ clients: c, resources });
     if (o.keepRunning && !failure && embedded) {
-      writeLocalState({ pid: process.pid, env: sdkEnv, resources });
-      note('Still running (Ctrl-C to stop). In another terminal: npx longsight status <jobId> · npx longsight answers <jobId> · npx longsight ask <jobId> "a question"');
+      writeLocalState({ pid: process.pid, env: sdkEnv, resources, extractConfig });
+      note(`Still running (Ctrl-C to stop). In another terminal: npx longsight status <jobId> · npx longsight answers <jobId> · npx longsight ask <jobId> "a question" · npx longsight index s3://${resources.bucket}/ · npx longsight query "SELECT count(*) AS n FROM answers"`);
       while (!interrupted) await new Promise((r) => setTimeout(r, 250));
       removeLocalState();
     }

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { ENV } from '../../lib/contracts/runtime-env';
 
 export interface Resources {
@@ -35,6 +36,10 @@ export interface ResolvedTarget {
   env: Record<string, string>;
   /** In words, for messages: "stack Longsight-prod", "local run (pid 123)", … */
   source: string;
+  /** A deployed stack's outputs (key → value), when the target is one. */
+  outputs?: Record<string, string>;
+  /** The extraction configuration of a local run (its index profile), when the target is one. */
+  extractConfig?: ExtractRuntimeConfig;
 }
 
 export const LOCAL_STATE_FILE = resolve('.cache', 'longsight-local.json');
@@ -52,6 +57,8 @@ interface LocalState {
   pid: number;
   env: Record<string, string>;
   resources: Resources;
+  /** What the run's extraction handler runs with (`longsight index` hands objects to the same one). */
+  extractConfig?: ExtractRuntimeConfig;
 }
 
 export function writeLocalState(state: LocalState, file = LOCAL_STATE_FILE): void {
@@ -74,19 +81,26 @@ function readLocalState(file = LOCAL_STATE_FILE): LocalState | undefined {
   }
 }
 
-export async function stackResources(stack: string, region?: string): Promise<Resources> {
+/** A stack's outputs, key → value. */
+export async function stackOutputs(stack: string, region?: string): Promise<Record<string, string>> {
   const cfn = new CloudFormationClient(region ? { region } : {});
-  let outputs: { OutputKey?: string; OutputValue?: string }[];
   try {
     const r = await cfn.send(new DescribeStacksCommand({ StackName: stack }));
-    outputs = r.Stacks?.[0]?.Outputs ?? [];
+    return Object.fromEntries((r.Stacks?.[0]?.Outputs ?? []).filter((o) => o.OutputKey && o.OutputValue).map((o) => [o.OutputKey!, o.OutputValue!]));
   } catch (e) {
     throw new Error(`cannot read the outputs of stack "${stack}": ${(e as Error).message}`);
   } finally {
     cfn.destroy();
   }
+}
+
+export async function stackResources(stack: string, region?: string): Promise<Resources> {
+  return resourcesFromOutputs(stack, await stackOutputs(stack, region));
+}
+
+function resourcesFromOutputs(stack: string, outputs: Record<string, string>): Resources {
   const get = (k: keyof Resources) => {
-    const v = outputs.find((o) => o.OutputKey === STACK_OUTPUTS[k])?.OutputValue;
+    const v = outputs[STACK_OUTPUTS[k]];
     if (!v) throw new Error(`stack "${stack}" has no output ${STACK_OUTPUTS[k]}: is it a Longsight stack (deployed with \`npx cdk deploy -c env=NAME\`)?`);
     return v;
   };
@@ -112,16 +126,21 @@ export async function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv 
     answersTable: opts.answersTable ?? env[ENV.answersTable],
   };
   if (opts.stack) {
-    const fromStack = await stackResources(opts.stack, opts.region);
-    const merged = { ...fromStack };
+    const outputs = await stackOutputs(opts.stack, opts.region);
+    const merged = { ...resourcesFromOutputs(opts.stack, outputs) };
     for (const [k, v] of Object.entries(fromFlagsOrEnv)) if (v && (opts as Record<string, unknown>)[k]) (merged as Record<string, string>)[k] = v;
-    return { resources: merged, env: sdkEnv, source: `stack ${opts.stack}` };
+    return { resources: merged, env: sdkEnv, source: `stack ${opts.stack}`, outputs };
   }
   const complete = Object.values(fromFlagsOrEnv).every(Boolean);
   if (complete) return { resources: fromFlagsOrEnv as Resources, env: sdkEnv, source: 'flags/environment' };
   const local = readLocalState();
   if (local && !opts.endpoint) {
-    return { resources: { ...local.resources, ...(Object.fromEntries(Object.entries(fromFlagsOrEnv).filter(([, v]) => v)) as Partial<Resources>) }, env: { ...local.env, ...sdkEnv }, source: `the local run (pid ${local.pid})` };
+    return {
+      resources: { ...local.resources, ...(Object.fromEntries(Object.entries(fromFlagsOrEnv).filter(([, v]) => v)) as Partial<Resources>) },
+      env: { ...local.env, ...sdkEnv },
+      source: `the local run (pid ${local.pid})`,
+      extractConfig: local.extractConfig,
+    };
   }
   const missing = (Object.keys(fromFlagsOrEnv) as (keyof Resources)[]).filter((k) => !fromFlagsOrEnv[k]);
   throw new Error(

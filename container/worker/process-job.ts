@@ -1,7 +1,7 @@
 /**
  * One delivery of one job message, start to end, read as its steps (each owns its writes):
  *   readMessage → startRun (heartbeat) → claimJob → loadJobFrames → runEngine (once more with
- *   settings.fallback on out-of-memory / sequence budget) → recordResult (answers, DONE) →
+ *   settings.fallback on out-of-memory / sequence budget) → recordResult (answers, export, DONE) →
  *   finishDelivery (delete) — or, on an error, settleFailure (release for a retry, or FAILED).
  *
  * Message ownership (why no job is left without a message): a delivery deletes its message only
@@ -14,13 +14,14 @@
 import { performance } from 'node:perf_hooks';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { JOB_ID_PATTERN, parseJobMessage, type InferenceSettings, type JobMessage } from '../../lib/contracts';
+import { JOB_ID_PATTERN, parseJobMessage, type AnswerItem, type InferenceSettings, type JobItem, type JobMessage } from '../../lib/contracts';
 import type { Logger } from '../../lib/log';
 import type { AnswerEngine, EngineResult } from '../runtime/engine';
 import { classifyFailure, errorMessage, isRetryableAwsError, JobAbandonedError, PermanentJobError } from './errors';
 import { loadFrames, uniformSubset } from './frame-loader';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
-import type { ClaimResult, JobStore } from './job-store';
+import { exportRecords, writeExport } from './index-export';
+import type { ClaimResult, CompletionRecord, JobStore } from './job-store';
 import type { Metrics } from './metrics';
 import { retryUntil } from './retry';
 import type { WorkerConfig } from '../../lib/contracts';
@@ -119,6 +120,8 @@ interface Run extends Delivery {
   /** Set once claimed: the fencing token of this delivery's writes. */
   runToken?: string;
   claimedAt?: number;
+  /** The job item as this delivery claimed it. */
+  job?: Partial<JobItem>;
   close(): void;
 }
 
@@ -246,6 +249,7 @@ async function claimJob(run: Run): Promise<ClaimResult> {
     const token = claim.runToken;
     run.runToken = token;
     run.claimedAt = Date.now();
+    run.job = claim.item;
     run.heartbeat.setLease(() => store.heartbeat(run.msg.jobId, token));
     run.log.info('job started', { attempt: claim.attempt, frames: run.msg.frames.count, questions: run.msg.questions.length });
   }
@@ -319,8 +323,9 @@ async function runEngine(run: Run, { frames, durationSeconds }: Frames): Promise
 }
 
 /**
- * 5. Record the result: the answers, then DONE (store.complete), each write conditional on this
- * delivery's run token and retried through throttling and outages so the work is not lost.
+ * 5. Record the result: the answers, then the export, then DONE (store.complete), each write
+ * conditional on this delivery's run token (the export's key is the job's own) and retried through
+ * throttling and outages so the work is not lost.
  * Throws JobAbandonedError('lost-ownership') when a later delivery owns the job now.
  */
 async function recordResult(run: Run, result: EngineResult, extra: { frameFetchMs: number; fallback?: string; frameTimestamps: number[] }): Promise<void> {
@@ -336,56 +341,70 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
     signal: run.signal,
     onRetry: (e: unknown, attempt: number) => log.warn('DynamoDB write failed; retrying', { error: errorMessage(e), attempt }),
   };
-  for (const q of msg.questions) {
+  const answers: (AnswerItem & { runToken: string })[] = msg.questions.map((q) => {
     const a = byId.get(q.id);
     if (!a) throw new Error(`the engine returned no answer for question ${q.id}`);
-    const ok = await retryUntil(
-      () =>
-        deps.store.putAnswer({
-          jobId: msg.jobId,
-          questionId: q.id,
-          videoUri,
-          question: q.text,
-          answer: a.text,
-          tokens: { prompt: a.promptTokens, generated: a.generatedTokens },
-          latencyMs: Math.round(a.latencyMs * 1000) / 1000,
-          answeredAt,
-          frameTimestamps: extra.frameTimestamps,
-          modelId,
-          runToken: token,
-        }),
-      writeRetry,
-    );
+    return {
+      jobId: msg.jobId,
+      questionId: q.id,
+      videoUri,
+      question: q.text,
+      answer: a.text,
+      tokens: { prompt: a.promptTokens, generated: a.generatedTokens },
+      latencyMs: Math.round(a.latencyMs * 1000) / 1000,
+      answeredAt,
+      frameTimestamps: extra.frameTimestamps,
+      modelId,
+      runToken: token,
+    };
+  });
+  for (const answer of answers) {
+    const ok = await retryUntil(() => deps.store.putAnswer(answer), writeRetry);
     if (!ok) throw new JobAbandonedError('lost-ownership', 'a later delivery already answered this job');
   }
-  const done = await retryUntil(
-    () =>
-      deps.store.complete(msg.jobId, token, {
-        timings: {
-          queueWaitMs: Math.max(0, run.claimedAt! - Date.parse(msg.enqueuedAt)),
-          frameLoadMs: extra.frameFetchMs + result.timings.frameDecodeMs,
-          visionMs: result.timings.visionMs,
-          prefillMs: result.timings.prefillMs,
-          decodeMs: result.timings.decodeMs,
-          totalMs: Date.now() - run.claimedAt!,
-        },
-        tokens: {
-          visual: result.visualTokens,
-          // The longest sequence the decoder held before generating; generated is summed over questions.
-          prompt: Math.max(0, ...result.answers.map((a) => a.promptTokens)),
-          generated: result.answers.reduce((s, a) => s + a.generatedTokens, 0),
-        },
-        ropeScale: result.ropeScale,
-        ropeMode: result.ropeMode,
-        poolingUsed: result.pooling,
-        framesUsed: result.framesUsed,
-        modelId,
-        fallback: extra.fallback,
-        transferBytes: result.transferBytes,
-      }),
-    writeRetry,
-  );
+  const completion: CompletionRecord = {
+    timings: {
+      queueWaitMs: Math.max(0, run.claimedAt! - Date.parse(msg.enqueuedAt)),
+      frameLoadMs: extra.frameFetchMs + result.timings.frameDecodeMs,
+      visionMs: result.timings.visionMs,
+      prefillMs: result.timings.prefillMs,
+      decodeMs: result.timings.decodeMs,
+      totalMs: Date.now() - run.claimedAt!,
+    },
+    tokens: {
+      visual: result.visualTokens,
+      // The longest sequence the decoder held before generating; generated is summed over questions.
+      prompt: Math.max(0, ...result.answers.map((a) => a.promptTokens)),
+      generated: result.answers.reduce((s, a) => s + a.generatedTokens, 0),
+    },
+    ropeScale: result.ropeScale,
+    ropeMode: result.ropeMode,
+    poolingUsed: result.pooling,
+    framesUsed: result.framesUsed,
+    modelId,
+    fallback: extra.fallback,
+    transferBytes: result.transferBytes,
+  };
+  await exportAnswers(run, answers, completion);
+  const done = await retryUntil(() => deps.store.complete(msg.jobId, token, completion), writeRetry);
   if (!done) throw new JobAbandonedError('lost-ownership', 'another delivery finished or took over the job');
+}
+
+/**
+ * 5b. The answers export: one line per answer under index/ in the video's bucket, before DONE, so a
+ * DONE job is in the `answers` table (a failure here retries the job like any transient error).
+ */
+async function exportAnswers(run: Run, answers: AnswerItem[], completion: CompletionRecord): Promise<void> {
+  const { deps, msg, log } = run;
+  if (!deps.config.export.enabled) return;
+  const records = exportRecords({ msg, job: run.job ?? {}, answers, completion, usdPerGpuHour: deps.config.export.usdPerGpuHour, jobsPerWorker: deps.config.jobsPerWorker });
+  const key = await retryUntil(() => writeExport(deps.s3, msg.video.bucket, records), {
+    deadlineMs: deps.config.finalWriteRetrySeconds * 1000,
+    retryable: isRetryableAwsError,
+    signal: run.signal,
+    onRetry: (e: unknown, attempt: number) => log.warn('export write failed; retrying', { error: errorMessage(e), attempt }),
+  });
+  log.info('answers exported', { key, records: records.length });
 }
 
 /** 6. DONE is written: the message is this delivery's to delete. */

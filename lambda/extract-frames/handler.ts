@@ -1,8 +1,11 @@
 /**
  * The frame-extraction Lambda. For each S3 ObjectCreated record: probe the video through a
  * presigned URL, sample N frames uniformly (LLaVA-OneVision's rule), decode them with ffmpeg and
- * preprocess them as the reference processor does (sample-frames.ts), write frames + manifest under frames/<jobId>/, then the job item (QUEUED) and one job
- * message. Idempotent per (bucket, key, version); see job-writer.ts for the order of the writes.
+ * preprocess them as the reference processor does (sample-frames.ts), write frames + manifest under
+ * frames/<jobId>/, then the job item (QUEUED) and one job message. Idempotent per (bucket, key,
+ * version, index profile); see job-writer.ts for the order of the writes. The same handler takes
+ * `longsight index`'s backfill: records built from listed objects, which carry no version id (the
+ * current version is read from S3, so a backfilled video and its upload event make the same job).
  *
  * `handler` is what Lambda invokes (configuration from the environment, parsed once per cold
  * start). `createExtractHandler(deps)` is the same handler with explicit clients and configuration,
@@ -11,7 +14,7 @@
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createAwsClients, isS3NotFound, type AwsClients } from '../../lib/aws-clients';
-import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
+import { extractionProfile, ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { jobIdFor, videoUri } from '../../lib/contracts/job-id';
 import type { VideoRef } from '../../lib/contracts/job-message';
 import { ENV, jsonFromEnv } from '../../lib/contracts/runtime-env';
@@ -77,6 +80,8 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
   const ex = deps.config.extraction;
   // The environment's plan (no sidecar) is the same for every object: computed once per cold start.
   const defaults = planJob(deps.config);
+  // Part of every job id: one job per (video version, profile).
+  const profile = extractionProfile(deps.config).id;
   let binaries = deps.binaries;
   /** Located once per cold start; the npm fallback is announced once. */
   const mediaBinaries = (): MediaBinaries => {
@@ -107,6 +112,8 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       throw e;
     }
     const headEtag = head.ETag?.replace(/"/g, '');
+    // A backfill record names no version: the current one (the one its upload event named) is read.
+    const versionId = obj.versionId ?? (head.VersionId && head.VersionId !== 'null' ? head.VersionId : undefined);
     if (!obj.versionId && obj.etag && headEtag && headEtag !== obj.etag) {
       log.info('ignored object: overwritten since the event', { ...base, eventEtag: obj.etag, currentEtag: headEtag });
       return { outcome: 'ignored', ...base, why: 'the object was overwritten since this event (its own event follows)' };
@@ -115,16 +122,16 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
     const video: VideoRef = {
       bucket: obj.bucket,
       key: obj.key,
-      ...(obj.versionId ? { versionId: obj.versionId } : {}),
+      ...(versionId ? { versionId } : {}),
       ...(obj.etag || headEtag ? { etag: obj.etag ?? headEtag } : {}),
       sizeBytes,
     };
-    const jobId = jobIdFor(video);
+    const jobId = jobIdFor(video, profile);
     const uri = videoUri(obj.bucket, obj.key);
-    const jlog = log.child({ jobId, ...base, versionId: obj.versionId });
+    const jlog = log.child({ jobId, ...base, versionId });
 
     const leaseMs = context?.getRemainingTimeInMillis?.() ?? deps.leaseMs ?? 15 * 60_000;
-    const claim = await store.claim({ jobId, videoUri: uri, video, questions: defaults.questions, settings: defaults.settings, leaseMs });
+    const claim = await store.claim({ jobId, profile, videoUri: uri, video, questions: defaults.questions, settings: defaults.settings, leaseMs });
     if (!claim.claimed) {
       const prior = claim.existing;
       if (prior && prior.status === 'QUEUED' && !prior.enqueuedAt && prior.leaseHeld) {
@@ -161,8 +168,8 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       const { key: sidecarKey, sidecar } = await loadSidecar(s3, obj.bucket, obj.key);
       const plan = sidecar ? planJob(deps.config, sidecar, sidecarKey) : defaults;
 
-      const get = new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId });
-      const head0 = await s3.send(new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
+      const get = new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: versionId });
+      const head0 = await s3.send(new GetObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: versionId, Range: `bytes=0-${SNIFF_BYTES - 1}` }));
       const headBytes = Buffer.from(await head0.Body!.transformToByteArray());
       const signature = sniff(headBytes);
       checkSignature(signature, headBytes);
@@ -195,6 +202,7 @@ export function createExtractHandler(deps: ExtractHandlerDeps): ExtractHandler {
       const messageId = await store.send(
         buildJobMessage({
           jobId,
+          profile,
           video,
           frames: {
             bucket: obj.bucket,

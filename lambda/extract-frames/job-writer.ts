@@ -87,13 +87,14 @@ export function createJobStore(deps: JobStoreDeps) {
   return {
     read,
 
-    async claim(input: { jobId: string; videoUri: string; video: VideoRef; questions: Question[]; settings: InferenceSettings; leaseMs: number }): Promise<ClaimResult> {
+    async claim(input: { jobId: string; profile: string; videoUri: string; video: VideoRef; questions: Question[]; settings: InferenceSettings; leaseMs: number }): Promise<ClaimResult> {
       const token = randomUUID();
       const at = iso();
       const item = parseOrThrow(
         JobItemSchema,
         {
           jobId: input.jobId,
+          profile: input.profile,
           videoUri: input.videoUri,
           video: input.video,
           status: 'QUEUED',
@@ -184,6 +185,6 @@ export function createJobStore(deps: JobStoreDeps) {
 
 export type JobStore = ReturnType<typeof createJobStore>;
 
-export function buildJobMessage(input: { jobId: string; video: VideoRef; frames: FramesRef; questions: Question[]; settings: InferenceSettings; enqueuedAt: string }): JobMessageInput {
+export function buildJobMessage(input: { jobId: string; profile: string; video: VideoRef; frames: FramesRef; questions: Question[]; settings: InferenceSettings; enqueuedAt: string }): JobMessageInput {
   return { schemaVersion: JOB_MESSAGE_SCHEMA_VERSION, kind: 'extracted', ...input };
 }

@@ -4,7 +4,7 @@
  * versionId only on versioned buckets. Also decides which objects the Lambda must not process.
  */
 import { z } from 'zod';
-import { isUnderFrames, isVideoKey, SIDECAR_SUFFIX } from '../../lib/contracts/s3-layout';
+import { isUnderFrames, isUnderIndex, isVideoKey, SIDECAR_SUFFIX } from '../../lib/contracts/s3-layout';
 
 const RecordSchema = z.object({
   eventSource: z.literal('aws:s3'),
@@ -87,6 +87,7 @@ export function parseS3Event(event: unknown): ParsedS3Event {
 /** Why an object must be left alone, or undefined when it is a video to process. */
 export function skipReason(key: string): string | undefined {
   if (isUnderFrames(key)) return 'under frames/ (written by Longsight itself)';
+  if (isUnderIndex(key)) return 'under index/ (the answers export, written by Longsight itself)';
   if (key.toLowerCase().endsWith(SIDECAR_SUFFIX)) return 'a questions sidecar (read with its video)';
   if (key.endsWith('/')) return 'a folder marker';
   if (!isVideoKey(key)) return 'not a video suffix';

@@ -171,6 +171,7 @@ async function messageFor(d: ReconcilerDeps, item: Partial<JobItem> & { jobId: s
     schemaVersion: JOB_MESSAGE_SCHEMA_VERSION,
     kind: 'extracted',
     jobId: item.jobId,
+    ...(item.profile ? { profile: item.profile } : {}),
     video: item.video,
     frames: framesRefFromManifest(bucket, item.frames.manifestKey, manifest),
     questions: item.questions,

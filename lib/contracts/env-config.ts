@@ -7,7 +7,11 @@
 import { z } from 'zod';
 import { InferenceSettingsSchema } from './settings';
 import { QuestionListSchema } from './questions';
+import { indexProfile, type IndexProfile } from './index-profile';
 import { ContractError, issuesOf } from './validate';
+
+/** The model id an environment names when `model.id` is left out. */
+export const DEFAULT_MODEL_ID = 'llava-onevision-qwen2-7b-ov';
 
 /**
  * GPU instance types the worker image supports (NVIDIA, CUDA 12): the GPU model, its memory in GiB,
@@ -80,8 +84,21 @@ export const EnvironmentConfigSchema = z.strictObject({
   model: z.strictObject({
     /** Where the converted model package lives; the workers (only) may read it. */
     artifactUri: S3UriSchema,
-    id: z.string().min(1).default('llava-onevision-qwen2-7b-ov'),
+    id: z.string().min(1).default(DEFAULT_MODEL_ID),
   }),
+  /** Archive indexing: the backfill state machine (`longsight index --stack`) and the query side (`longsight query --stack`). */
+  index: z
+    .strictObject({
+      /** Extractions the backfill's Distributed Map runs at once; at most lambda.reservedConcurrency (its default). */
+      maxConcurrency: z.int().min(1).max(10000).optional(),
+      /** Share of listed objects whose extraction may fail (after retries) before the whole backfill run fails. */
+      toleratedFailurePercentage: z.number().min(0).max(100).default(5),
+      /** Data one Athena query may scan before Athena cancels it (the workgroup's cutoff; Athena bills per byte scanned). */
+      queryScanLimitGiB: z.number().min(0.01).max(1_000_000).default(10),
+      /** Athena query results and backfill run results expire after this many days. */
+      resultExpiryDays: z.int().min(1).max(3650).default(30),
+    })
+    .prefault({}),
   retention: z
     .strictObject({
       removalPolicy: z.enum(['destroy', 'retain']).default('retain'),
@@ -143,6 +160,14 @@ export function resolveEnvironment(environments: unknown, name: string | undefin
     ]);
   }
   config.inference.frames = config.extraction.frames;
+  if (config.index.maxConcurrency !== undefined && config.index.maxConcurrency > config.lambda.reservedConcurrency) {
+    throw new ContractError('configuration', [
+      {
+        path: `environments.${name}.index.maxConcurrency`,
+        message: `must be at most lambda.reservedConcurrency (${config.lambda.reservedConcurrency}): more parallel extractions than the function may run would only be throttled`,
+      },
+    ]);
+  }
   // A live job's message comes back within the visibility timeout (plus a hand-back past the lease):
   // a shorter threshold would re-send messages that are not lost.
   if (config.reconciler.staleAfterMinutes * 60 < 2 * config.queue.visibilityTimeoutSeconds) {
@@ -189,5 +214,31 @@ export const ExtractRuntimeConfigSchema = z.strictObject({
   extraction: ExtractionConfigSchema,
   inference: InferenceSettingsSchema,
   questions: QuestionListSchema,
+  /** The environment's model id: part of its index profile. */
+  modelId: z.string().min(1).default(DEFAULT_MODEL_ID),
 });
 export type ExtractRuntimeConfig = z.infer<typeof ExtractRuntimeConfigSchema>;
+export type ExtractRuntimeConfigInput = z.input<typeof ExtractRuntimeConfigSchema>;
+
+/** The extraction Lambda's runtime configuration in an environment. */
+export function extractRuntimeConfigOf(config: EnvironmentConfig): ExtractRuntimeConfig {
+  return ExtractRuntimeConfigSchema.parse({
+    extraction: config.extraction,
+    inference: config.inference,
+    questions: config.questions,
+    modelId: config.model.id,
+  });
+}
+
+/**
+ * The index profile of an extraction configuration: its model id, the settings a job gets without a
+ * sidecar (the inference settings with extraction.frames) and its standard questions.
+ */
+export function extractionProfile(config: ExtractRuntimeConfig): IndexProfile {
+  return indexProfile({ modelId: config.modelId, settings: { ...config.inference, frames: config.extraction.frames }, questions: config.questions });
+}
+
+/** Extractions the backfill runs at once in an environment. */
+export function backfillConcurrency(config: EnvironmentConfig): number {
+  return config.index.maxConcurrency ?? config.lambda.reservedConcurrency;
+}

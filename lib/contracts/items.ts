@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { JOB_ID_PATTERN } from './job-id';
+import { PROFILE_ID_PATTERN } from './index-profile';
 import { QuestionSchema } from './questions';
 import { InferenceSettingsSchema, PoolingScheduleSchema } from './settings';
 import { VideoRefSchema } from './job-message';
@@ -56,6 +57,8 @@ export const JobItemSchema = z.strictObject({
   videoUri: z.string().startsWith('s3://'),
   video: VideoRefSchema,
   status: z.enum(JOB_STATUSES),
+  /** The index profile whose id is part of the job id (absent on `ask` jobs and jobs made before profiles). */
+  profile: z.string().regex(PROFILE_ID_PATTERN).optional(),
   /** Why a job FAILED, in words a person understands. */
   reason: z.string().max(2000).optional(),
   /** Deliveries the worker has started (1 on the first run). */

@@ -1,6 +1,7 @@
 /** The SQS job message: versioned JSON, validated on send and on receive. */
 import { z } from 'zod';
 import { JOB_ID_PATTERN } from './job-id';
+import { PROFILE_ID_PATTERN } from './index-profile';
 import { MAX_QUESTIONS, QuestionSchema } from './questions';
 import { InferenceSettingsSchema } from './settings';
 import { framesPrefix } from './s3-layout';
@@ -60,6 +61,8 @@ export const JobMessageSchema = z.strictObject({
   enqueuedAt: z.iso.datetime(),
   /** Set when the message re-asks questions of an already-extracted video (`longsight ask`). */
   kind: z.enum(['extracted', 'ask']).default('extracted'),
+  /** The index profile the job belongs to (absent: `ask` jobs, and messages sent before profiles); the export's partition. */
+  profile: z.string().regex(PROFILE_ID_PATTERN).optional(),
 });
 export type JobMessage = z.infer<typeof JobMessageSchema>;
 export type JobMessageInput = z.input<typeof JobMessageSchema>;

@@ -1,8 +1,12 @@
 /**
- * S3 layout. Uploads live anywhere in the video bucket; Longsight writes only under `frames/<jobId>/`.
- * Frame keys are fixed by index, so a retried extraction overwrites rather than mixes.
+ * S3 layout. Uploads live anywhere in the video bucket; Longsight writes only under
+ * `frames/<jobId>/` (frames and manifest) and `index/` (the answers export, index-export.ts).
+ * Frame keys are fixed by index, so a retried extraction overwrites rather than mixes. Neither
+ * prefix is ever taken for uploads: the extraction and the backfill skip both.
  */
 export const FRAMES_PREFIX = 'frames/';
+/** The answers export: `index/profile=<profile>/dt=<YYYY-MM-DD>/<jobId>.jsonl`. */
+export const INDEX_PREFIX = 'index/';
 
 /**
  * Video suffixes that trigger extraction (matched case-insensitively). What a file is, is decided
@@ -24,6 +28,10 @@ export function isVideoKey(key: string): boolean {
 
 export function isUnderFrames(key: string): boolean {
   return key.startsWith(FRAMES_PREFIX);
+}
+
+export function isUnderIndex(key: string): boolean {
+  return key.startsWith(INDEX_PREFIX);
 }
 
 /** `talks/a.mp4` → `talks/a.questions.json` (the video's extension replaced). */

@@ -70,6 +70,14 @@ export const WorkerConfigSchema = z
         maxAgeSeconds: z.number().positive().max(3600).default(60),
       })
       .prefault({}),
+    /** The answers export (index/…/<jobId>.jsonl in the video's bucket): one line per answer of every finished job. */
+    export: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Price of one GPU-hour (the stack: the preferred instance type's on-demand price / its GPUs); absent: cost_usd is null. */
+        usdPerGpuHour: z.number().min(0).optional(),
+      })
+      .prefault({}),
     metrics: z
       .strictObject({
         namespace: z.string().min(1).default(METRICS_NAMESPACE),

@@ -13,8 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig, ExtractRuntimeConfig } from '../contracts/env-config';
-import { ExtractRuntimeConfigSchema } from '../contracts/env-config';
+import { extractRuntimeConfigOf, type EnvironmentConfig, type ExtractRuntimeConfig } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX } from '../contracts/s3-layout';
 import { EXTRACT_DOCKERFILE, ffmpegBuildArgs, IMAGE_FFMPEG_PATH, IMAGE_FFPROBE_PATH } from './extraction-image';
@@ -31,11 +30,7 @@ export interface ExtractionFunctionProps {
 
 /** The Lambda's runtime configuration, validated here with the schema the handler validates it with. */
 export function extractRuntimeConfig(config: EnvironmentConfig): ExtractRuntimeConfig {
-  return ExtractRuntimeConfigSchema.parse({
-    extraction: config.extraction,
-    inference: config.inference,
-    questions: config.questions,
-  });
+  return extractRuntimeConfigOf(config);
 }
 
 export class ExtractionFunction extends Construct {

@@ -18,7 +18,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EnvironmentConfig, GPU_INSTANCE_TYPES } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
-import { FRAMES_PREFIX } from '../contracts/s3-layout';
+import { FRAMES_PREFIX, INDEX_PREFIX } from '../contracts/s3-layout';
 import { METRICS_NAMESPACE, WorkerConfig, WorkerConfigSchema } from '../contracts/worker-config';
 import { scaleOnBacklog } from './backlog-scaling';
 import { grantModelArtifactRead } from './model-artifact-access';
@@ -48,6 +48,15 @@ export interface TaskSize {
  * One task per GPU, sized so it fits every allowed instance type: the per-GPU share of the
  * smallest type, less headroom for the OS and the ECS agent (about 15% of memory, a quarter vCPU).
  */
+/**
+ * What one GPU-hour costs in the environment, for the export's cost_usd: the preferred (first)
+ * instance type's on-demand price per GPU (spot capacity costs less: an upper bound).
+ */
+export function usdPerGpuHour(instanceTypes: readonly string[]): number {
+  const spec = GPU_INSTANCE_TYPES[instanceTypes[0]];
+  return spec.onDemandUsdPerHour / spec.gpus;
+}
+
 export function taskSize(instanceTypes: readonly string[]): TaskSize {
   const specs = instanceTypes.map((t) => {
     const spec = GPU_INSTANCE_TYPES[t];
@@ -121,6 +130,7 @@ export class GpuWorkerService extends Construct {
       maxReceiveCount: config.queue.maxReceiveCount,
       stopTimeoutSeconds: WORKER_STOP_TIMEOUT_SECONDS,
       metrics: { namespace: METRICS_NAMESPACE, dimensions: props.metricDimensions },
+      export: { enabled: true, usdPerGpuHour: usdPerGpuHour(config.gpu.instanceTypes) },
     });
 
     this.service = new ecsPatterns.QueueProcessingEc2Service(this, 'Service', {
@@ -295,6 +305,12 @@ export class GpuWorkerService extends Construct {
       actions: ['s3:GetObject'],
       resourceArns: [props.videoBucket.arnForObjects(`${FRAMES_PREFIX}*`)],
     });
+    // The answers export (index/profile=…/dt=…/<jobId>.jsonl), which the Glue table reads.
+    iam.Grant.addToPrincipal({
+      grantee: taskRole,
+      actions: ['s3:PutObject'],
+      resourceArns: [props.videoBucket.arnForObjects(`${INDEX_PREFIX}*`)],
+    });
     // Job items (RUNNING → DONE/FAILED, conditional updates) and answer items (conditional puts,
     // a job's existing answers by Query on the table's own key).
     iam.Grant.addToPrincipal({
@@ -325,6 +341,10 @@ export class GpuWorkerService extends Construct {
       {
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${FRAMES_PREFIX}*]`,
         reason: 'Frames live under frames/<jobId>/, named at run time from the job id; read-only.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${INDEX_PREFIX}*]`,
+        reason: 'Export files are index/profile=<profile>/dt=<day>/<jobId>.jsonl, named at run time; PutObject only, under index/.',
       },
       {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*]`,

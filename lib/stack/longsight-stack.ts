@@ -1,13 +1,18 @@
 /**
  * One Longsight environment: upload bucket → extraction Lambda → job queue → GPU workers → tables,
- * with monitoring. Each part is a construct with one job; this file only wires them together.
+ * with monitoring, and the archive side: the backfill state machine and the `answers` table for
+ * SQL (Glue + Athena). Each part is a construct with one job; this file only wires them together.
  */
 import { CfnOutput, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../contracts/env-config';
+import { ARCHIVE_OUTPUTS } from '../contracts/archive-outputs';
+import { backfillConcurrency, extractionProfile, type EnvironmentConfig } from '../contracts/env-config';
 import { AccessLogBucket } from './access-log-bucket';
-import { ExtractionFunction } from './extraction-function';
-import { GpuWorkerService } from './gpu-worker-service';
+import { AnswersQuery } from './answers-query';
+import { BackfillStateMachine } from './backfill-state-machine';
+import { ExtractionFunction, extractRuntimeConfig } from './extraction-function';
+import { GpuWorkerService, usdPerGpuHour } from './gpu-worker-service';
+import { IndexResultsBucket } from './index-results-bucket';
 import { JobQueue } from './job-queue';
 import { JobTables } from './job-tables';
 import { ReconcilerFunction } from './reconciler-function';
@@ -32,10 +37,15 @@ export class LongsightStack extends Stack {
   readonly workers: GpuWorkerService;
   readonly reconciler: ReconcilerFunction;
   readonly monitoring: Monitoring;
+  readonly indexResults: IndexResultsBucket;
+  readonly backfill: BackfillStateMachine;
+  readonly answersQuery: AnswersQuery;
+  private readonly config: EnvironmentConfig;
 
   constructor(scope: Construct, id: string, props: LongsightStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.config = config;
     const removalPolicy = config.retention.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     Tags.of(this).add('project', 'longsight');
     Tags.of(this).add('environment', props.envName);
@@ -86,6 +96,25 @@ export class LongsightStack extends Stack {
       metricDimensions: { Stack: this.stackName },
     });
 
+    // The archive side: index what is already in the bucket, and SQL over every answer.
+    this.indexResults = new IndexResultsBucket(this, 'IndexResults', { removalPolicy, expiryDays: config.index.resultExpiryDays, accessLogBucket: accessLogs.bucket });
+    this.backfill = new BackfillStateMachine(this, 'Backfill', {
+      videoBucket: this.videoBucket.bucket,
+      resultsBucket: this.indexResults.bucket,
+      extractFunction: this.extraction.fn,
+      maxConcurrency: backfillConcurrency(config),
+      toleratedFailurePercentage: config.index.toleratedFailurePercentage,
+      removalPolicy,
+      logRetentionDays: config.retention.logRetentionDays,
+    });
+    this.answersQuery = new AnswersQuery(this, 'AnswersQuery', {
+      envName: props.envName,
+      removalPolicy,
+      videoBucket: this.videoBucket.bucket,
+      resultsBucket: this.indexResults.bucket,
+      scanLimitBytes: Math.round(config.index.queryScanLimitGiB * 2 ** 30),
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
       stackName: this.stackName,
       removalPolicy,
@@ -118,5 +147,13 @@ export class LongsightStack extends Stack {
     out('WorkerServiceName', this.workers.service.service.serviceName, 'ECS service of the GPU workers');
     out('AlarmTopicArn', this.monitoring.alarmTopic.topicArn, 'Subscribe to receive alarms');
     out('DashboardName', this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard');
+    out(ARCHIVE_OUTPUTS.profile, extractionProfile(extractRuntimeConfig(this.config)).id, 'Index profile (model id, inference settings, questions): part of every job id');
+    out(ARCHIVE_OUTPUTS.stateMachine, this.backfill.stateMachine.stateMachineArn, 'Backfill state machine (`longsight index s3://… --stack`)');
+    out(ARCHIVE_OUTPUTS.resultsBucket, this.indexResults.bucket.bucketName, 'Athena query results and backfill run results (expiring)');
+    out(ARCHIVE_OUTPUTS.workGroup, this.answersQuery.workGroup.name, 'Athena workgroup for `longsight query --stack`');
+    out(ARCHIVE_OUTPUTS.database, this.answersQuery.databaseName, 'Glue database holding the answers table');
+    out(ARCHIVE_OUTPUTS.usdPerGpuHour, String(usdPerGpuHour(this.config.gpu.instanceTypes)), "On-demand USD per GPU-hour of the preferred instance type (the export's cost_usd)");
+    out(ARCHIVE_OUTPUTS.instanceType, this.config.gpu.instanceTypes[0], 'Preferred GPU instance type (what `longsight index --dry-run` prices jobs on)');
+    out(ARCHIVE_OUTPUTS.jobsPerWorker, String(this.config.gpu.jobsPerWorker), 'Jobs one worker runs at once on its GPU');
   }
 }

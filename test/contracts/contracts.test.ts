@@ -9,6 +9,18 @@ import {
   SidecarSchema,
   frameKey,
   isUnderFrames,
+  isUnderIndex,
+  indexProfile,
+  extractionProfile,
+  ExtractRuntimeConfigSchema,
+  EXPORT_COLUMNS,
+  EXPORT_DATA_COLUMNS,
+  EXPORT_PARTITION_COLUMNS,
+  ExportRecordSchema,
+  exportKey,
+  parseExportKey,
+  serializeExport,
+  PROFILE_ID_PATTERN,
   isVideoKey,
   jobIdFor,
   manifestKey,
@@ -23,7 +35,8 @@ import {
   type JobMessageInput,
 } from '../../lib/contracts';
 
-const jobId = jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' });
+const PROFILE = indexProfile({ modelId: 'llava-onevision-qwen2-7b-ov', settings: {}, questions: ['Describe this video in detail.'] }).id;
+const jobId = jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' }, PROFILE);
 
 function validMessage(): JobMessageInput {
   return {
@@ -57,23 +70,110 @@ function errorOf(fn: () => unknown): ContractError {
 }
 
 describe('job id', () => {
-  it('is deterministic in bucket, key and version', () => {
-    expect(jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' })).toBe(jobId);
+  it('is deterministic in bucket, key, version and index profile', () => {
+    expect(jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' }, PROFILE)).toBe(jobId);
     expect(jobId).toMatch(/^j-[0-9a-f]{32}$/);
   });
-  it('changes with a new version, another key or another bucket', () => {
+  it('changes with a new version, another key, another bucket or another profile', () => {
+    const other = indexProfile({ modelId: 'llava-onevision-qwen2-0.5b-ov', settings: {}, questions: ['Describe this video in detail.'] }).id;
     const ids = new Set([
       jobId,
-      jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v2' }),
-      jobIdFor({ bucket: 'videos', key: 'a/c.mp4', versionId: 'v1' }),
-      jobIdFor({ bucket: 'other', key: 'a/b.mp4', versionId: 'v1' }),
+      jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v2' }, PROFILE),
+      jobIdFor({ bucket: 'videos', key: 'a/c.mp4', versionId: 'v1' }, PROFILE),
+      jobIdFor({ bucket: 'other', key: 'a/b.mp4', versionId: 'v1' }, PROFILE),
+      jobIdFor({ bucket: 'videos', key: 'a/b.mp4', versionId: 'v1' }, other),
     ]);
-    expect(ids.size).toBe(4);
+    expect(ids.size).toBe(5);
   });
-  it('falls back to the ETag on unversioned buckets, ignoring quotes', () => {
-    const a = jobIdFor({ bucket: 'v', key: 'k.mp4', versionId: 'null', etag: '"abc"' });
-    expect(a).toBe(jobIdFor({ bucket: 'v', key: 'k.mp4', etag: 'abc' }));
-    expect(() => jobIdFor({ bucket: 'v', key: 'k.mp4' })).toThrow(/neither versionId nor etag/);
+  it('falls back to the ETag on unversioned buckets, ignoring quotes; a profile id is required', () => {
+    const a = jobIdFor({ bucket: 'v', key: 'k.mp4', versionId: 'null', etag: '"abc"' }, PROFILE);
+    expect(a).toBe(jobIdFor({ bucket: 'v', key: 'k.mp4', etag: 'abc' }, PROFILE));
+    expect(() => jobIdFor({ bucket: 'v', key: 'k.mp4' }, PROFILE)).toThrow(/neither versionId nor etag/);
+    expect(() => jobIdFor({ bucket: 'v', key: 'k.mp4', etag: 'abc' }, 'current')).toThrow(/"current" is not an index profile id/);
+  });
+});
+
+describe('index profile', () => {
+  const base = { modelId: 'llava-onevision-qwen2-7b-ov', settings: { frames: 64 }, questions: ['Describe this video in detail.', 'List the events.'] };
+  it('is a short hash, stable: explicit defaults, question order, spacing and repeats do not change it', () => {
+    const p = indexProfile(base);
+    expect(p.id).toMatch(PROFILE_ID_PATTERN);
+    // Pinned (sha256 of {"modelId":"m","questions":["q-8e35c2cd3bf6"],"rule":1,"settings":{}}, computed apart): a change
+    // of this value re-indexes every archive (bump PROFILE_RULE_VERSION on purpose, never by accident).
+    expect(indexProfile({ modelId: 'm', settings: {}, questions: ['q'] }).id).toBe('p-f9398e462f45');
+    expect(indexProfile({ ...base, settings: { ...DEFAULT_SETTINGS, frames: 64 } }).id).toBe(p.id);
+    expect(indexProfile({ ...base, questions: ['List  the events.', 'Describe this video in detail.', 'List the events.'] }).id).toBe(p.id);
+  });
+  it('changes with the model, any setting, or the question set', () => {
+    const ids = new Set([
+      indexProfile(base).id,
+      indexProfile({ ...base, modelId: 'llava-onevision-qwen2-0.5b-ov' }).id,
+      indexProfile({ ...base, settings: { frames: 128 } }).id,
+      indexProfile({ ...base, settings: { frames: 64, pooling: { groupSize: 1, strideHigh: 2, strideLow: 2 } } }).id,
+      indexProfile({ ...base, settings: { frames: 64, rope: { mode: 'off' } } }).id,
+      indexProfile({ ...base, questions: ['Describe this video in detail.'] }).id,
+    ]);
+    expect(ids.size).toBe(6);
+  });
+  it("of an extraction configuration: its model id, the settings a job gets (extraction.frames) and its questions", () => {
+    const config = ExtractRuntimeConfigSchema.parse({ extraction: { frames: 16 }, inference: { maxNewTokens: 32 }, questions: ['What is shown?'], modelId: 'tiny' });
+    expect(extractionProfile(config).id).toBe(indexProfile({ modelId: 'tiny', settings: { frames: 16, maxNewTokens: 32 }, questions: ['What is shown?'] }).id);
+    expect(extractionProfile(config).settings.frames).toBe(16);
+  });
+});
+
+describe('answers export', () => {
+  const record = {
+    job_id: jobId,
+    video_uri: 's3://videos/a/b.mp4',
+    video_version: 'v:v1',
+    video_bytes: 1000,
+    video_seconds: 8,
+    model_id: 'm',
+    question_id: questionId('What happens?'),
+    question: 'What happens?',
+    answer: 'A dog runs. 🐕',
+    answered_at: new Date(0).toISOString(),
+    frames: 2,
+    frame_timestamps: [0.5, 1.5],
+    visual_tokens: 197,
+    prompt_tokens: 210,
+    generated_tokens: 5,
+    rope_scale: 1,
+    rope_mode: 'visual-yarn',
+    pool_group_size: 4,
+    pool_stride_high: 2,
+    pool_stride_low: 8,
+    fallback: null,
+    extract_ms: 100,
+    queue_ms: 5,
+    frame_load_ms: 10,
+    vision_ms: 20,
+    prefill_ms: 30,
+    decode_ms: 40,
+    job_total_ms: 120,
+    answer_latency_ms: 40,
+    gpu_seconds: 0.12,
+    cost_usd: null,
+    profile: PROFILE,
+    dt: '1970-01-01',
+  };
+  it('has one column per record field, in table order: data columns, then the partition columns profile and dt', () => {
+    expect(EXPORT_COLUMNS.map((c) => c.name)).toEqual(Object.keys(ExportRecordSchema.shape));
+    expect(EXPORT_PARTITION_COLUMNS.map((c) => c.name)).toEqual(['profile', 'dt']);
+    expect(EXPORT_DATA_COLUMNS.map((c) => c.name)).not.toContain('profile');
+    for (const c of EXPORT_COLUMNS) expect(c.name).toMatch(/^[a-z][a-z0-9_]*$/);
+  });
+  it('writes one JSON line per record under index/profile=…/dt=…/<jobId>.jsonl, and refuses a bad record naming the field', () => {
+    const key = exportKey(PROFILE, '1970-01-01', jobId);
+    expect(key).toBe(`index/profile=${PROFILE}/dt=1970-01-01/${jobId}.jsonl`);
+    expect(parseExportKey(key)).toEqual({ profile: PROFILE, dt: '1970-01-01', jobId });
+    expect(parseExportKey(`frames/${jobId}/manifest.json`)).toBeUndefined();
+    expect(isUnderIndex(key)).toBe(true);
+    const body = serializeExport([record, { ...record, question_id: questionId('Who?'), question: 'Who?' }]);
+    expect(body.split('\n')).toHaveLength(3);
+    expect(JSON.parse(body.split('\n')[0])).toEqual(record);
+    expect(() => serializeExport([{ ...record, frames: -1 }])).toThrow(/frames/);
   });
 });
 
@@ -82,6 +182,7 @@ describe('S3 layout', () => {
     expect(manifestKey(jobId)).toBe(`frames/${jobId}/manifest.json`);
     expect(frameKey(jobId, 7, 'jpg')).toBe(`frames/${jobId}/frame-00007.jpg`);
     expect(isUnderFrames(frameKey(jobId, 0, 'png'))).toBe(true);
+    expect(isUnderIndex(frameKey(jobId, 0, 'png'))).toBe(false);
   });
   it('recognises video suffixes in any case and derives the sidecar key', () => {
     expect(isVideoKey('x/Clip.MP4')).toBe(true);

@@ -6,7 +6,7 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import sharp from 'sharp';
-import { ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
+import { extractionProfile, ExtractRuntimeConfigSchema, type ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { FrameManifestSchema, parseJobMessage, type JobMessage } from '../../lib/contracts/job-message';
 import { JobItemSchema, type JobItem } from '../../lib/contracts/items';
 import { jobIdFor } from '../../lib/contracts/job-id';
@@ -37,6 +37,11 @@ const DEFAULT_QUESTION = 'Describe this video in detail.';
 
 function config(extraction: Record<string, unknown> = {}): ExtractRuntimeConfig {
   return ExtractRuntimeConfigSchema.parse({ extraction: { frames: 8, ...extraction }, inference: {}, questions: [DEFAULT_QUESTION] });
+}
+
+/** The job id the handler makes for an upload under `cfg`'s index profile. */
+function idOf(up: UploadedObject, cfg: ExtractRuntimeConfig = config()): string {
+  return jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag }, extractionProfile(cfg).id);
 }
 
 /** The handler's structured log lines, captured (and kept off the test output). */
@@ -145,7 +150,9 @@ describe('videos that work', () => {
   test('H.264 MP4: 8 frames of 384x384, manifest, QUEUED item, one job message', async () => {
     const up = await upload('h264Mp4', 'videos/h264.mp4');
     const { message, item } = await expectQueued(single((await handlerWith()(s3Event(up))).results), 8);
-    expect(message.jobId).toBe(jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag }));
+    expect(message.jobId).toBe(idOf(up));
+    expect(message.profile).toBe(extractionProfile(config()).id);
+    expect(item.profile).toBe(message.profile);
     expect(message.video).toMatchObject({ bucket: up.bucket, key: up.key, sizeBytes: up.size });
     expect(message.questions).toEqual([{ id: questionId(DEFAULT_QUESTION), text: DEFAULT_QUESTION }]);
     expect(item.videoUri).toBe(`s3://${up.bucket}/${up.key}`);
@@ -304,7 +311,7 @@ describe('events', () => {
     await local.clients.s3.send(new DeleteObjectCommand({ Bucket: up.bucket, Key: up.key }));
     const out = single((await handlerWith()(s3Event(up))).results);
     expect(out).toMatchObject({ outcome: 'ignored', why: 'the object no longer exists' });
-    expect(await jobItem(jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag }))).toBeUndefined();
+    expect(await jobItem(idOf(up))).toBeUndefined();
     expect(await messages()).toEqual([]);
   });
 
@@ -363,23 +370,25 @@ describe('events', () => {
     // Attempt 1 writes 6 PNG frames, then cannot send (no such queue): the invocation throws.
     const broken = handlerWith({ config: config({ frames: 6, format: 'png' }), queueUrl: `${local.resources.queueUrl}-missing` });
     await expect(broken(s3Event(up))).rejects.toThrow();
-    const jobId = jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag });
+    const jobId = idOf(up, config({ frames: 6 }));
     const held = await jobItem(jobId);
     expect(held).toMatchObject({ status: 'QUEUED' });
     expect(held!.extractLease).toBeUndefined(); // released for the retry
     expect(held!.enqueuedAt).toBeUndefined();
-    // Attempt 2 (the retry, now 3 JPEG frames).
-    const { manifest } = await expectQueued(single((await handlerWith({ config: config({ frames: 3 }) })(s3Event(up))).results), 3);
+    // Attempt 2 (the retry, now JPEG frames: the same index profile, so the same job).
+    const { manifest } = await expectQueued(single((await handlerWith({ config: config({ frames: 6 }) })(s3Event(up))).results), 6);
+    expect(manifest.frames.every((f) => f.key.endsWith('.jpg'))).toBe(true);
     expect(await keysUnder(framesPrefix(jobId))).toEqual([...manifest.frames.map((f) => f.key), `${framesPrefix(jobId)}manifest.json`].sort());
   });
 
   test('a crashed attempt (lease never released) is taken over once its lease lapses', async () => {
     const up = await upload('h264Mkv', 'crash/a.mkv');
-    const jobId = jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag });
+    const jobId = idOf(up, config({ frames: 2 }));
+    const profile = extractionProfile(config({ frames: 2 })).id;
     const store = createJobStore({ ddb: local.clients.ddb, sqs: local.clients.sqs, jobsTable: local.resources.jobsTable, queueUrl: local.resources.queueUrl });
     const plan = planJob(config({ frames: 2 }));
     // An attempt that claimed the job and died (no release), its lease still running...
-    const crashed = await store.claim({ jobId, videoUri: `s3://${up.bucket}/${up.key}`, video: { bucket: up.bucket, key: up.key, etag: up.etag.replace(/"/g, '') }, ...plan, leaseMs: 60_000 });
+    const crashed = await store.claim({ jobId, profile, videoUri: `s3://${up.bucket}/${up.key}`, video: { bucket: up.bucket, key: up.key, etag: up.etag.replace(/"/g, '') }, ...plan, leaseMs: 60_000 });
     expect(crashed.claimed).toBe(true);
     const h = handlerWith({ config: config({ frames: 2 }) });
     expect(single((await h(s3Event(up))).results)).toMatchObject({ outcome: 'in-progress', jobId });
@@ -391,7 +400,8 @@ describe('events', () => {
 
   test('a lease taken over while the failure is recorded: the attempt steps back instead of failing the invocation', async () => {
     const up = await upload('zeroBytesMp4', 'crash/lost-while-failing.mp4');
-    const jobId = jobIdFor({ bucket: up.bucket, key: up.key, etag: up.etag });
+    const jobId = idOf(up);
+    const profile = extractionProfile(config()).id;
     const rival = createJobStore({ ddb: local.clients.ddb, sqs: local.clients.sqs, jobsTable: local.resources.jobsTable, queueUrl: local.resources.queueUrl, now: () => new Date(Date.now() + 1000) });
     const plan = planJob(config({ frames: 2 }));
     let rivalClaimed = false;
@@ -399,7 +409,7 @@ describe('events', () => {
     const ddb = Object.create(local.clients.ddb) as typeof local.clients.ddb;
     ddb.send = (async (command: { constructor: { name: string } }) => {
       if (command.constructor.name === 'UpdateCommand' && !rivalClaimed) {
-        rivalClaimed = (await rival.claim({ jobId, videoUri: `s3://${up.bucket}/${up.key}`, video: { bucket: up.bucket, key: up.key, etag: up.etag.replace(/"/g, '') }, ...plan, leaseMs: 60_000 })).claimed;
+        rivalClaimed = (await rival.claim({ jobId, profile, videoUri: `s3://${up.bucket}/${up.key}`, video: { bucket: up.bucket, key: up.key, etag: up.etag.replace(/"/g, '') }, ...plan, leaseMs: 60_000 })).claimed;
       }
       return local.clients.ddb.send(command as never);
     }) as typeof ddb.send;

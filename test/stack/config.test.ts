@@ -168,5 +168,20 @@ describe('the Lambda runtime configuration', () => {
     expect(runtime.extraction.frames).toBe(256);
     expect(runtime.inference).toEqual(prod.inference);
     expect(runtime.questions).toEqual(prod.questions);
+    // The model id is part of the index profile the Lambda's job ids carry.
+    expect(runtime.modelId).toBe('llava-onevision-qwen2-7b-ov');
+  });
+});
+
+describe('archive indexing configuration', () => {
+  it('defaults the backfill to the Lambda\'s concurrency, 5% tolerated failures, a 10 GiB scan limit, 30-day results', () => {
+    const dev = resolveEnvironment(environments, 'dev');
+    expect(dev.index).toEqual({ toleratedFailurePercentage: 5, queryScanLimitGiB: 10, resultExpiryDays: 30 });
+  });
+  it('refuses a backfill concurrency above the Lambda\'s reserved concurrency, naming both', () => {
+    expect(buildWith(withEnv((e) => (e.index = { maxConcurrency: 6 })))).toThrow(
+      'invalid configuration: environments.dev.index.maxConcurrency: must be at most lambda.reservedConcurrency (5): more parallel extractions than the function may run would only be throttled',
+    );
+    expect(buildWith(withEnv((e) => (e.index = { queryScanLimitGiB: 0 })))).toThrow(/environments\.dev\.index\.queryScanLimitGiB: Too small/);
   });
 });

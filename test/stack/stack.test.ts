@@ -11,7 +11,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
   ANSWERS_TABLE_KEYS,
+  ARCHIVE_OUTPUTS,
+  backfillConcurrency,
   ENV,
+  EXPORT_DATA_COLUMNS,
+  EXPORT_PARTITION_COLUMNS,
+  extractionProfile,
+  GPU_INSTANCE_TYPES,
   EnvironmentConfig,
   ExtractRuntimeConfigSchema,
   JOBS_TABLE_KEYS,
@@ -25,6 +31,7 @@ import { extractRuntimeConfig } from '../../lib/stack/extraction-function';
 import { taskSize, WORKER_HEALTH_CHECK_COMMAND, WORKER_STOP_TIMEOUT_SECONDS } from '../../lib/stack/gpu-worker-service';
 import { parseS3Uri } from '../../lib/stack/model-artifact-access';
 import { ffmpegBuildArgs, IMAGE_FFMPEG_PATH, IMAGE_FFPROBE_PATH } from '../../lib/stack/extraction-image';
+import { IS_VIDEO_CONDITION } from '../../lib/stack/backfill-state-machine';
 import { readCdkJson, removeOutdir, resourcesOfType, synthEnvironment, Synthesized, logicalIdOf } from './synth';
 
 jest.setTimeout(600_000);
@@ -506,8 +513,21 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
           'ecs:UpdateTaskProtection',
         ]),
       );
-      expect(actions).not.toContain('s3:PutObject');
       expect(actions).not.toContain('sqs:SendMessage');
+      // It writes the answers export, and only there.
+      const puts = policyStatements(s).filter((p) => p.roles.includes(taskRoleId) && actionsOf(p.statement).includes('s3:PutObject'));
+      expect(puts).toHaveLength(1);
+      expect(actionsOf(puts[0].statement)).toEqual(['s3:PutObject']);
+      expect(JSON.stringify(puts[0].statement.Resource)).toContain('/index/*');
+      expect(JSON.stringify(puts[0].statement.Resource)).toContain(id(s.stack.videoBucket.bucket));
+    });
+
+    it("export with the on-demand price of one GPU of the preferred instance type", () => {
+      const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+      const worker = WorkerConfigSchema.parse(JSON.parse(env[ENV.workerConfig] as string));
+      const spec = GPU_INSTANCE_TYPES[config.gpu.instanceTypes[0]];
+      expect(worker.export).toEqual({ enabled: true, usdPerGpuHour: spec.onDemandUsdPerHour / spec.gpus });
+      expect(worker.export.usdPerGpuHour).toBe(envName === 'dev' ? 1.006 : 1.861);
     });
 
     it('may only read the DLQ (ReceiveMessage, and show what it read again): never delete or move its messages', () => {
@@ -518,6 +538,130 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(workerOnDlq).toHaveLength(1);
       expect(workerOnDlq[0].statement.Resource).toEqual(JSON.parse(dlqArn));
       expect(actionsOf(workerOnDlq[0].statement).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:ReceiveMessage']);
+    });
+  });
+
+  describe('archive: backfill state machine, answers table, Athena workgroup', () => {
+    const sm = () => resourcesOfType(s, 'AWS::StepFunctions::StateMachine');
+    /** The state machine's definition with the template's references as <LogicalId>. */
+    const definition = () => {
+      const d = sm()[0][1].Properties.DefinitionString;
+      const text = d['Fn::Join'][1].map((part: any) => (typeof part === 'string' ? part : part.Ref ? `<${part.Ref}>` : `<${part['Fn::GetAtt'][0]}.${part['Fn::GetAtt'][1]}>`)).join('');
+      return JSON.parse(text);
+    };
+
+    it('is one state machine: a Choice between the bucket listing and a CLI-written list, two Distributed Maps from the configuration', () => {
+      expect(sm()).toHaveLength(1);
+      const def = definition();
+      expect(def.QueryLanguage).toBe('JSONata');
+      expect(def.StartAt).toBe('Source');
+      expect(def.States.Source).toMatchObject({ Type: 'Choice', Choices: [{ Condition: "{% $states.input.source = 'list' %}", Next: 'SelectedObjects' }], Default: 'BucketListing' });
+      const bucket = `<${id(s.stack.videoBucket.bucket)}>`;
+      const results = `<${id(s.stack.indexResults.bucket)}>`;
+      for (const [name, reader] of [
+        ['BucketListing', { Resource: 'arn:<AWS::Partition>:states:::s3:listObjectsV2', Arguments: { Bucket: bucket, Prefix: '{% $states.input.prefix %}' } }],
+        ['SelectedObjects', { Resource: 'arn:<AWS::Partition>:states:::s3:getObject', ReaderConfig: { InputType: 'JSON' }, Arguments: { Bucket: results, Key: '{% $states.input.itemsKey %}' } }],
+      ] as const) {
+        const map = def.States[name];
+        expect(map).toMatchObject({
+          Type: 'Map',
+          MaxConcurrency: backfillConcurrency(config),
+          ToleratedFailurePercentage: config.index.toleratedFailurePercentage,
+          ItemReader: reader,
+          ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
+          ResultWriter: { Arguments: { Bucket: results, Prefix: "{% 'backfill/' & $states.context.Execution.Name %}" }, WriterConfig: { OutputType: 'JSONL', Transformation: 'FLATTEN' } },
+        });
+        expect(map.MaxConcurrency).toBeLessThanOrEqual(config.lambda.reservedConcurrency);
+        const states = map.ItemProcessor.States;
+        expect(states[`${name}IsVideo`]).toMatchObject({ Type: 'Choice', Choices: [{ Condition: IS_VIDEO_CONDITION, Next: `${name}Extract` }], Default: `${name}NotAVideo` });
+        const extract = states[`${name}Extract`];
+        expect(extract.Resource).toBe('arn:<AWS::Partition>:states:::lambda:invoke');
+        expect(extract.Arguments.FunctionName).toBe(`<${id(s.stack.extraction.fn)}.Arn>`);
+        // The record S3 would have sent: the extraction handler parses it as any upload event.
+        expect(extract.Arguments.Payload.Records).toEqual([
+          expect.objectContaining({
+            eventSource: 'aws:s3',
+            eventName: 'ObjectCreated:Backfill',
+            s3: expect.objectContaining({ bucket: { name: bucket }, object: { key: '{% $encodeUrlComponent($states.input.Key) %}', size: '{% $states.input.Size %}', eTag: '{% $states.input.Etag %}' } }),
+          }),
+        ]);
+        expect(extract.Output).toBe('{% $states.result.Payload.results %}');
+        expect(extract.Retry.map((r: any) => r.ErrorEquals[0])).toEqual(expect.arrayContaining(['Lambda.TooManyRequestsException', 'States.ALL']));
+        expect(states[`${name}NotAVideo`].Output).toEqual([expect.objectContaining({ outcome: 'ignored', key: '{% $states.input.Key %}' })]);
+      }
+    });
+
+    it('logs every event to its own log group and traces with X-Ray', () => {
+      const p = sm()[0][1].Properties;
+      expect(p.StateMachineType).toBe('STANDARD');
+      expect(p.TracingConfiguration).toEqual({ Enabled: true });
+      expect(p.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false, Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [id(s.stack.backfill.logGroup), 'Arn'] } } }] });
+    });
+
+    it('may list the video bucket, invoke the extraction function, use the results bucket and run its own child executions: nothing more', () => {
+      const roleId = id(s.stack.backfill.stateMachine.role as any);
+      const mine = policyStatements(s).filter((p) => p.roles.includes(roleId)).map((p) => p.statement);
+      const on = (action: string) => mine.filter((st) => actionsOf(st).includes(action)).map((st) => JSON.stringify(st.Resource));
+      const data = mine.flatMap(actionsOf).filter((a) => /^(s3|lambda|states|dynamodb|sqs):/.test(a));
+      expect([...new Set(data)].sort()).toEqual(
+        ['lambda:InvokeFunction', 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:ListMultipartUploadParts', 's3:PutObject', 'states:DescribeExecution', 'states:RedriveExecution', 'states:StartExecution', 'states:StopExecution'].sort(),
+      );
+      expect(on('s3:ListBucket')).toEqual([JSON.stringify({ 'Fn::GetAtt': [id(s.stack.videoBucket.bucket), 'Arn'] })]);
+      for (const a of ['s3:GetObject', 's3:PutObject']) for (const r of on(a)) expect(r).toContain(id(s.stack.indexResults.bucket));
+      for (const r of on('lambda:InvokeFunction')) expect(r).toContain(id(s.stack.extraction.fn));
+      for (const r of [...on('states:StartExecution'), ...on('states:DescribeExecution')]) expect(r).toContain(id(s.stack.backfill.stateMachine));
+    });
+
+    it('the Glue table reads index/ with exactly the export schema of the contracts (data columns, then profile and dt partitions)', () => {
+      const [[, table]] = resourcesOfType(s, 'AWS::Glue::Table');
+      const t = table.Properties.TableInput;
+      expect(t.Name).toBe('answers');
+      expect(table.Properties.DatabaseName).toBe(`longsight_${envName}`);
+      expect(t.StorageDescriptor.Columns).toEqual(EXPORT_DATA_COLUMNS.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })));
+      expect(t.PartitionKeys).toEqual(EXPORT_PARTITION_COLUMNS.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })));
+      expect(t.StorageDescriptor.Location).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: id(s.stack.videoBucket.bucket) }, '/index/']] });
+      expect(t.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
+      const [[dbId, db]] = resourcesOfType(s, 'AWS::Glue::Database');
+      expect(db.Properties.DatabaseInput.Name).toBe(`longsight_${envName}`);
+      expect((s.json.Resources[resourcesOfType(s, 'AWS::Glue::Table')[0][0]] as any).DependsOn).toContain(dbId);
+    });
+
+    it('the Athena workgroup enforces encrypted results in the results bucket and the scan limit from config', () => {
+      const [[, wg]] = resourcesOfType(s, 'AWS::Athena::WorkGroup');
+      expect(wg.Properties.Name).toBe(`longsight-${envName}`);
+      expect(wg.Properties.WorkGroupConfiguration).toEqual({
+        EnforceWorkGroupConfiguration: true,
+        PublishCloudWatchMetricsEnabled: true,
+        BytesScannedCutoffPerQuery: Math.round(config.index.queryScanLimitGiB * 2 ** 30),
+        EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
+        ResultConfiguration: {
+          OutputLocation: { 'Fn::Join': ['', ['s3://', { Ref: id(s.stack.indexResults.bucket) }, '/athena/']] },
+          EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+        },
+      });
+      const results = s.json.Resources[id(s.stack.indexResults.bucket)] as any;
+      expect(results.Properties).toMatchObject({
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        LoggingConfiguration: { DestinationBucketName: { Ref: expect.stringMatching(/^AccessLogs/) } },
+      });
+      expect(results.Properties.LifecycleConfiguration.Rules).toEqual(expect.arrayContaining([expect.objectContaining({ ExpirationInDays: config.index.resultExpiryDays, Status: 'Enabled' })]));
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id(s.stack.indexResults.bucket) },
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+    });
+
+    it("outputs what `longsight index/query --stack` read: the profile the Lambda's jobs carry, the state machine, the workgroup", () => {
+      const out = s.json.Outputs!;
+      expect(out[ARCHIVE_OUTPUTS.profile].Value).toBe(extractionProfile(extractRuntimeConfig(config)).id);
+      expect(out[ARCHIVE_OUTPUTS.profile].Value).toMatch(/^p-[0-9a-f]{12}$/);
+      expect(out[ARCHIVE_OUTPUTS.stateMachine].Value).toEqual({ Ref: id(s.stack.backfill.stateMachine) });
+      expect(out[ARCHIVE_OUTPUTS.resultsBucket].Value).toEqual({ Ref: id(s.stack.indexResults.bucket) });
+      expect(out[ARCHIVE_OUTPUTS.workGroup].Value).toBe(`longsight-${envName}`);
+      expect(out[ARCHIVE_OUTPUTS.database].Value).toBe(`longsight_${envName}`);
+      expect(out[ARCHIVE_OUTPUTS.instanceType].Value).toBe(config.gpu.instanceTypes[0]);
+      expect(Number(out[ARCHIVE_OUTPUTS.jobsPerWorker].Value)).toBe(config.gpu.jobsPerWorker);
     });
   });
 
@@ -584,7 +728,7 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
 
   it('exports the names the CLI resolves a deployed environment from', () => {
     expect(Object.keys(s.json.Outputs ?? {})).toEqual(
-      expect.arrayContaining(['ExtractFailedEventsQueueUrl', 'VideoBucketName', 'JobsTableName', 'AnswersTableName', 'JobQueueUrl', 'DeadLetterQueueUrl', 'ClusterName', 'WorkerServiceName', 'AlarmTopicArn', 'DashboardName']),
+      expect.arrayContaining(['ExtractFailedEventsQueueUrl', 'VideoBucketName', 'JobsTableName', 'AnswersTableName', 'JobQueueUrl', 'DeadLetterQueueUrl', 'ClusterName', 'WorkerServiceName', 'AlarmTopicArn', 'DashboardName', ...Object.values(ARCHIVE_OUTPUTS)]),
     );
   });
 

@@ -11,6 +11,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   frameKey,
   framesPrefix,
+  indexProfile,
   InferenceSettingsSchema,
   jobIdFor,
   manifestKey,
@@ -46,7 +47,10 @@ export async function seedJob(clients: AwsClients, r: { bucket: string; queueUrl
   const n = o.frames ?? 3;
   const key = o.key ?? `videos/${randomUUID()}.mp4`;
   const etag = createHash('md5').update(key).digest('hex');
-  const jobId = jobIdFor({ bucket: r.bucket, key, etag });
+  const settings = InferenceSettingsSchema.parse({ frames: n, maxNewTokens: 4, ...o.settings });
+  const questions = mergeQuestions(o.questions ?? ['What happens in this video?', 'What colour dominates?']);
+  const profile = indexProfile({ modelId: 'seeded', settings, questions: questions.map((q) => q.text) }).id;
+  const jobId = jobIdFor({ bucket: r.bucket, key, etag }, profile);
   const frames = [];
   for (let i = 0; i < n; i++) {
     const k = frameKey(jobId, i, 'jpg');
@@ -57,14 +61,13 @@ export async function seedJob(clients: AwsClients, r: { bucket: string; queueUrl
   const video = { bucket: r.bucket, key, etag, sizeBytes: 1000 };
   const manifest = { schemaVersion: 1, jobId, video, durationSeconds: n * 0.5, width: 384, height: 384, format: 'jpeg', frames };
   await clients.s3.send(new PutObjectCommand({ Bucket: r.bucket, Key: manifestKey(jobId), Body: JSON.stringify(manifest), ContentType: 'application/json' }));
-  const settings = InferenceSettingsSchema.parse({ frames: n, maxNewTokens: 4, ...o.settings });
-  const questions = mergeQuestions(o.questions ?? ['What happens in this video?', 'What colour dominates?']);
   const now = new Date().toISOString();
   await clients.ddb.send(
     new PutCommand({
       TableName: r.jobsTable,
       Item: {
         jobId,
+        profile,
         videoUri: `s3://${r.bucket}/${key}`,
         video,
         status: 'QUEUED',
@@ -81,6 +84,7 @@ export async function seedJob(clients: AwsClients, r: { bucket: string; queueUrl
   const body = serializeJobMessage({
     schemaVersion: 1,
     jobId,
+    profile,
     video,
     frames: { bucket: r.bucket, prefix: framesPrefix(jobId), manifestKey: manifestKey(jobId), count: n, width: 384, height: 384, format: 'jpeg', timestamps: frames.map((f) => f.timestamp) },
     questions,
