@@ -20,6 +20,17 @@ const seed = (Date.now() ^ 0x2545f491) >>> 0;
 const random = randomSource(seed);
 const NEW = 40;
 
+/** The gap between the largest and second-largest logit. */
+function topGap(l: Float32Array): number {
+  let first = -Infinity;
+  let second = -Infinity;
+  for (const v of l) {
+    if (v > first) [first, second] = [v, first];
+    else if (v > second) second = v;
+  }
+  return first - second;
+}
+
 describe(`in-graph generation vs the host loop (wide checkpoint, seed ${seed})`, () => {
   let model: LoadedModel;
   let rotary: JobRotary;
@@ -87,7 +98,13 @@ describe(`in-graph generation vs the host loop (wide checkpoint, seed ${seed})`,
     const c = await run(1, 12);
     expect(b.ids).toEqual(a.ids);
     expect(c.ids).not.toEqual(a.ids);
-    expect((await run(1e-4, 11)).ids).toEqual(host.ids.slice(0, 16));
+    // As T → 0, ArgMax(logits/T + g) is the greedy token wherever the top-2 gap exceeds T times the
+    // widest Gumbel spread (u is clipped to [1e-7, 1 − 1e-7]: g ∈ [−2.8, 15.9]). A random prompt on a
+    // random checkpoint can hold a near-tie, so compare up to the first step with a closer gap.
+    const t = 1e-6;
+    const decisive = host.logits.slice(0, 16).findIndex((l) => topGap(l) < 25 * t);
+    const upTo = decisive === -1 ? 16 : decisive;
+    expect((await run(t, 11)).ids.slice(0, upTo)).toEqual(host.ids.slice(0, upTo));
   });
 
   it('draws from softmax(logits / T): first-token frequencies over 150 seeds match the host logits', async () => {
