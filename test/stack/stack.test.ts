@@ -13,6 +13,7 @@ import {
   ENV,
   EnvironmentConfig,
   ExtractRuntimeConfigSchema,
+  GPU_INSTANCE_TYPES,
   JOBS_TABLE_KEYS,
   METRICS_NAMESPACE,
   WORKER_METRICS,
@@ -343,6 +344,8 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(userData).toContain('ECS_CLUSTER=');
       expect(userData).toContain(`ECS_CONTAINER_STOP_TIMEOUT=${WORKER_STOP_TIMEOUT_SECONDS}s`);
       expect(userData.includes('ECS_ENABLE_SPOT_INSTANCE_DRAINING=true')).toBe(config.gpu.spot);
+      // The host (one hop from IMDS) writes the instance type where the worker reads it to price its jobs.
+      expect(userData).toContain('/latest/meta-data/instance-type > /var/lib/longsight/models/.instance-type');
 
       const asg = s.json.Resources[id(s.stack.workers.autoScalingGroup)].Properties;
       expect(asg.MinSize).toBe('0');
@@ -415,6 +418,10 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
         stopTimeoutSeconds: 120,
         metrics: { namespace: METRICS_NAMESPACE, dimensions: { Stack: `Longsight-${envName}` } },
       });
+      // Each job is priced by the instance it ran on: the environment's table for its instance types.
+      expect(worker.pricing.instanceTypeFile).toBe('/models/.instance-type');
+      expect(Object.keys(worker.pricing.usdPerHour)).toEqual(config.gpu.instanceTypes);
+      for (const t of config.gpu.instanceTypes) expect(worker.pricing.usdPerHour[t]).toBe(config.pricing.usdPerHour[t] ?? GPU_INSTANCE_TYPES[t].onDemandUsdPerHour);
       // The model cache on the instance survives task restarts.
       expect(container.MountPoints).toEqual([{ ContainerPath: '/models', ReadOnly: false, SourceVolume: 'model-cache' }]);
     });
