@@ -48,7 +48,11 @@ test('status: the job, its timings and settings; bad ids are usage errors, unkno
   const s = await cli('status', jobId, ...flags);
   expect(s.code).toBe(0);
   expect(s.out).toMatch(new RegExp(`^${jobId}  DONE`));
-  expect(s.out).toMatch(/timings: +extract [\d.]+ s · queue/);
+  // End to end first, then what it is made of; the frames' span of the video; the worker's time as its cost.
+  expect(s.out).toMatch(/time: +[\d.]+ (ms|s) end to end \(job created → answers\)/);
+  expect(s.out).toMatch(/stages: +extract [\d.]+ s · queue [\d.]+ s · worker [\d.]+ s \(frames [\d.]+ s · vision [\d.]+ s · prefill [\d.]+ s · decode [\d.]+ s\)/);
+  expect(s.out).toMatch(/frames: +3 frames over 0:00\.\d–0:0\d\.\d \(video 3\.00 s long\)/);
+  expect(s.out).toMatch(/cost: +[\d.]+ (ms|s) of CPU on an instance of unknown type \(no price\)/);
   expect(s.out).toMatch(/settings: +3 frames · pooling K=4 s_h=2 s_l=8 · rope visual-yarn \(L_v 6272\)/);
   // Two questions share the video's prefix: its KV cache crossed out once and in twice; 12 bytes a generated token.
   expect(s.out).toMatch(/transfers: [\d.]+ MB across session runs \(pixels [\d.]+ MB, vision out [\d.]+ MB, embeddings [\d.]+ MB, KV in [\d.]+ MB \/ out [\d.]+ MB\) · 12 B per generated token/);
@@ -148,8 +152,12 @@ test('help and usage errors', async () => {
   expect(notVideo.err).toMatch(/package\.json: not a video suffix Longsight extracts \(\.mp4, \.mov/);
   const missing = await cli('run', '/no/such/video.mp4');
   expect(missing.code).toBe(2);
-  expect(missing.err).toMatch(/no such video file: \/no\/such\/video\.mp4/);
+  expect(missing.err).toMatch(/no such video file or folder: \/no\/such\/video\.mp4/);
+  // Nothing named: reading commands look in the local history of finished runs; writing ones need a deployment.
   const noTarget = await cli('status', jobId);
-  expect(noTarget.code).toBe(1);
-  expect(noTarget.err).toMatch(/no Longsight deployment to talk to: pass --stack NAME/);
+  expect(noTarget.code).toBe(3);
+  expect(noTarget.err).toMatch(new RegExp(`no job ${jobId} in longsight-jobs \\(the local history of finished runs \\(.*\\)\\): for a deployment pass --stack NAME`));
+  const noQueue = await cli('ask', jobId, 'Why?');
+  expect(noQueue.code).toBe(1);
+  expect(noQueue.err).toMatch(/no Longsight deployment to talk to: pass --stack NAME/);
 });

@@ -10,7 +10,7 @@ import { CliError, EXIT } from '../exit-codes';
 import { connect } from '../target-options';
 
 export async function answersCommand(ref: string, opts: TargetOptions & { json?: boolean }, print: (s: string) => void): Promise<number> {
-  const t = await connect(opts);
+  const t = await connect(opts, { tablesOnly: true });
   try {
     let answers: AnswerItem[];
     let what: string;
@@ -39,6 +39,6 @@ export async function answersCommand(ref: string, opts: TargetOptions & { json?:
     }
     return EXIT.ok;
   } finally {
-    t.close();
+    await t.close();
   }
 }
