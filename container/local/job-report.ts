@@ -94,10 +94,10 @@ export function costLine(job: Partial<JobItem>): string | undefined {
   const what = c.device === 'gpu' ? 'GPU' : 'CPU';
   const where = c.instanceType === 'local' ? 'this machine' : c.instanceType ? `a ${c.instanceType}` : 'an instance of unknown type';
   if (c.usd === undefined) return `${duration(c.seconds * 1000)} of ${what} on ${where} (no price${c.instanceType === 'local' ? ': local runs are not priced' : ''})`;
-  return `${usd(c.usd)} = ${duration(c.seconds * 1000)} of ${where}'s ${what} at ${usd(c.usdPerHour ?? 0)}/h`;
+  return `${usd(c.usd)} = ${duration(c.seconds * 1000)} of ${where}'s ${what} at $${String(+(c.usdPerHour ?? 0).toFixed(4))}/h`;
 }
 
-/** The stage in words: loading frames 8/16 · vision 12/16 frames · prefill done · answered 1/2 questions. */
+/** The stage in words: loading frames 8/16 · vision 12/16 frames · video prefilled, answering · answered 1/2 questions. */
 function stageLabel(p: JobProgress): string {
   switch (p.stage) {
     case 'frames':
@@ -105,7 +105,8 @@ function stageLabel(p: JobProgress): string {
     case 'vision':
       return `vision ${p.done}/${p.total} frames`;
     case 'prefill':
-      return p.done >= p.total ? 'prefill done' : 'prefilling';
+      // Reported when the video's prefix is in the cache: the answers are being generated next.
+      return p.done >= p.total ? 'video prefilled, answering' : 'prefilling';
     case 'decode':
       return `answered ${p.done}/${p.total} questions`;
   }
@@ -121,7 +122,7 @@ export function progressText(p: JobProgress, now = Date.now()): string {
   let eta = '';
   if (p.etaSeconds !== undefined) {
     const left = p.etaSeconds * 1000 - Math.max(0, now - Date.parse(p.at));
-    eta = left > 0 ? ` · ETA ${duration(Math.max(1000, left))}` : ' · ETA any moment';
+    eta = left > 0 ? ` · ETA ${left < 60_000 ? `${Math.max(1, Math.round(left / 1000))} s` : duration(left)}` : ' · ETA any moment';
   }
   return `${stage} · ${pct}${eta}`;
 }

@@ -89,6 +89,8 @@ export interface PipelineOptions {
   out?: NodeJS.WriteStream;
   /** Where notices and progress go (stderr by default). */
   err?: NodeJS.WriteStream;
+  /** Stops the run as Ctrl-C does (running jobs released, finished ones kept): for callers that drive runs themselves. */
+  signal?: AbortSignal;
   /** Called once the run is set up (tests use it to inject faults). */
   onReady?: (ctx: { clients: AwsClients; resources: Resources; workers: WorkerProcess[]; env: Record<string, string> }) => void;
   /** Called after the last job finished, before the servers stop (tests read the tables here). */
@@ -264,6 +266,8 @@ export function startWorkers(servers: Servers, model: ResolvedModel, o: { count:
       [ENV.workerConfig]: JSON.stringify(workerConfig),
       // The log file records info lines, whatever this process's console level.
       [ENV.logLevel]: o.runLog.level,
+      // The SDK's notice that its 2027 releases need Node 22 is not a line of this run's JSON log.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     o.runLog.stream,
   );
@@ -447,18 +451,24 @@ export async function keepInHistory(servers: Servers, historyDir?: string): Prom
 // The run
 
 /** SIGINT/SIGTERM: the first stops the run in order (jobs released, finished ones kept); a second exits at once. */
-function watchInterrupts(note: (s: string) => void): { readonly interrupted: boolean; dispose(): void } {
+function watchInterrupts(note: (s: string) => void, signal?: AbortSignal): { readonly interrupted: boolean; dispose(): void } {
   let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) {
-      note('Second interrupt: exiting now (running jobs are not released; nothing more is kept).');
-      process.exit(130);
-    }
+  const stop = () => {
+    if (interrupted) return false;
     interrupted = true;
     note('Stopping (Ctrl-C again to exit at once): releasing running jobs, keeping finished ones…');
+    return true;
   };
+  const onSignal = () => {
+    if (stop()) return;
+    note('Second interrupt: exiting now (running jobs are not released; nothing more is kept).');
+    process.exit(130);
+  };
+  const onAbort = () => void stop();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) stop();
   return {
     get interrupted() {
       return interrupted;
@@ -466,11 +476,12 @@ function watchInterrupts(note: (s: string) => void): { readonly interrupted: boo
     dispose() {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      signal?.removeEventListener('abort', onAbort);
     },
   };
 }
 
-/** What an interrupted or failed run stopped, and what it kept. */
+/** What an interrupted or failed run stopped, and what it kept (after its workers stopped: running jobs finished or were released). */
 function stoppedNote(tracked: TrackedJob[], servers: Servers, kept: number, logFile: string): string {
   const n = { extracting: 0, queued: 0, running: 0 };
   for (const t of tracked) {
@@ -478,12 +489,14 @@ function stoppedNote(tracked: TrackedJob[], servers: Servers, kept: number, logF
     if (p in n) n[p as keyof typeof n]++;
   }
   const open = n.extracting + n.queued + n.running;
-  const stopped =
-    open === 0
-      ? 'no job was unfinished'
-      : servers.kind === 'stack'
-        ? `${open} unfinished job${open === 1 ? '' : 's'} go${open === 1 ? 'es' : ''} on in the deployment (\`longsight jobs --stack …\`)`
-        : `${n.running} running (released by ${n.running === 1 ? 'its' : 'their'} worker), ${n.queued} queued, ${n.extracting} extracting: not finished${servers.kind === 'embedded' ? ', and gone with the in-memory servers (run again to redo them)' : ', left in the endpoint\'s queue'}`;
+  const jobs = (k: number) => `${k} job${k === 1 ? '' : 's'}`;
+  let stopped: string;
+  if (open === 0) stopped = 'every job had finished';
+  else if (servers.kind === 'stack') stopped = `${jobs(open)} go on in the deployment (\`longsight jobs --stack …\`)`;
+  else {
+    const parts = [n.queued && `${n.queued} queued (or released by a stopping worker)`, n.running && `${n.running} still marked running (its worker did not stop in time)`, n.extracting && `${n.extracting} extracting`].filter(Boolean).join(', ');
+    stopped = `${jobs(open)} not finished: ${parts}${servers.kind === 'embedded' ? '; gone with the in-memory servers (run again to redo them)' : "; left in the endpoint's queue"}`;
+  }
   const keptText = servers.kind === 'embedded' ? `${kept} finished job${kept === 1 ? '' : 's'} in the local history (\`longsight jobs\`), ` : '';
   return `Stopped: ${stopped}. Kept: ${keptText}the log ${logFile}.`;
 }
@@ -506,7 +519,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
 
   const visibility = o.visibilityTimeoutSeconds ?? 120;
   const runLog = openRunLog(home, o.logFile);
-  const interrupts = watchInterrupts(note);
+  const interrupts = watchInterrupts(note, o.signal);
   let servers: Servers | undefined;
   let workers: Workers | undefined;
   let reconciler: Periodic | undefined;
@@ -535,7 +548,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
 
     const deadline = o.timeoutSeconds ? started + o.timeoutSeconds * 1000 : Infinity;
     let legendShown = Boolean(o.json);
-    const failure = await watchJobs(s, tracked, {
+    const watch: WatchOptions = {
       onFinished: (t, item, answers) => {
         runLog.log.info('job finished', { jobId: t.jobId, key: t.key, status: item?.status ?? 'FAILED', reason: t.extractError ?? item?.reason });
         if (t.extractError || !item) {
@@ -556,14 +569,23 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
         if (workers && workers.processes.length > 0 && workers.exited.size === workers.processes.length) return `every worker process exited before the jobs finished: see ${runLog.file}`;
         return undefined;
       },
-    });
+    };
+    const failure = await watchJobs(s, tracked, watch);
+    if (failure) {
+      // Stopped early: the workers finish or release what they run, the extraction under way ends,
+      // and one last look prints what finished meanwhile, so what is reported as stopped is so.
+      await workers?.stop();
+      await extraction;
+      await watchJobs(s, tracked, { ...watch, stopReason: () => failure });
+    }
     await extraction;
     status.done();
 
     const jobs = summarize(tracked);
     const done = jobs.filter((j) => j.status === 'DONE').length;
+    const unfinished = jobs.filter((j) => j.reason === 'unfinished').length;
     const wallMs = Date.now() - started;
-    note(`${jobs.length} job${jobs.length === 1 ? '' : 's'}: ${done} DONE, ${jobs.length - done} FAILED in ${(wallMs / 1000).toFixed(1)} s (this run, starting servers and workers included).`);
+    note(`${jobs.length} job${jobs.length === 1 ? '' : 's'}: ${done} DONE, ${jobs.length - done - unfinished} FAILED${unfinished ? `, ${unfinished} unfinished` : ''} in ${(wallMs / 1000).toFixed(1)} s (this run, starting servers and workers included).`);
 
     await o.inspect?.({ clients: s.clients, resources: s.resources });
     if (o.keepRunning && !failure && s.kind === 'embedded') {
