@@ -1,5 +1,5 @@
 /** Reads jobs and answers the way a user of the tables would (BatchGetItem, Query, the byStatus and byVideo indexes). */
-import { BatchGetCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ANSWERS_TABLE_KEYS, JOB_STATUSES, JOBS_TABLE_KEYS, type AnswerItem, type JobItem, type JobStatus } from '../../lib/contracts';
 
 export async function getJob(ddb: DynamoDBDocumentClient, table: string, jobId: string): Promise<JobItem | undefined> {
@@ -105,4 +105,16 @@ export async function listJobs(ddb: DynamoDBDocumentClient, table: string, q: Jo
     .flat()
     .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
     .slice(0, limit);
+}
+
+/** Every item of a table (consistent reads): for a local run's own tables, which hold only that run's jobs. */
+export async function scanTable<T>(ddb: DynamoDBDocumentClient, table: string): Promise<T[]> {
+  const out: T[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const r = await ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
+    out.push(...((r.Items ?? []) as T[]));
+    start = r.LastEvaluatedKey;
+  } while (start);
+  return out;
 }

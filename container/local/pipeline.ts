@@ -19,7 +19,6 @@
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
 import {
   ENV,
@@ -41,7 +40,7 @@ import { buildS3Event, type StoredObject as UploadedObject } from '../../lambda/
 import { applyEnv, provisionLongsight, startEmbeddedAws, type EmbeddedAws } from './embedded-aws';
 import { withHistory, recordJobs } from './history';
 import { longsightHome } from './home';
-import { answersOfJob, getJobs } from './job-queries';
+import { answersOfJob, getJobs, scanTable } from './job-queries';
 import { formatJob, jobJson, LEGEND } from './job-report';
 import { phaseOf, statusText, type TrackedJob } from './job-tracking';
 import { resolveDefaultModel, TEST_MODEL_NOTICE, type ResolvedModel } from './model';
@@ -423,26 +422,15 @@ export function summarize(tracked: TrackedJob[]): JobSummary[] {
   }));
 }
 
-async function scanAll<T>(servers: Servers, table: string): Promise<T[]> {
-  const out: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await servers.clients.ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    out.push(...((r.Items ?? []) as T[]));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
-
 /**
  * Copies the run's finished jobs (and `ask` jobs of a --keep-running session) with their answers
  * into the local history, before the in-memory servers go. Returns how many jobs were kept.
  */
 export async function keepInHistory(servers: Servers, historyDir?: string): Promise<number> {
-  const jobs = (await scanAll<JobItem>(servers, servers.resources.jobsTable)).filter((j) => j.status === 'DONE' || j.status === 'FAILED');
+  const jobs = (await scanTable<JobItem>(servers.clients.ddb, servers.resources.jobsTable)).filter((j) => j.status === 'DONE' || j.status === 'FAILED');
   if (jobs.length === 0) return 0;
   const ids = new Set(jobs.map((j) => j.jobId));
-  const answers = (await scanAll<AnswerItem>(servers, servers.resources.answersTable)).filter((a) => ids.has(a.jobId));
+  const answers = (await scanTable<AnswerItem>(servers.clients.ddb, servers.resources.answersTable)).filter((a) => ids.has(a.jobId));
   await withHistory((h) => recordJobs(h, jobs, answers), { dir: historyDir });
   return jobs.length;
 }
@@ -501,109 +489,139 @@ function stoppedNote(tracked: TrackedJob[], servers: Servers, kept: number, logF
   return `Stopped: ${stopped}. Kept: ${keptText}the log ${logFile}.`;
 }
 
+/** What a run starts, stopped in reverse order at its end. */
+interface RunParts {
+  servers?: Servers;
+  workers?: Workers;
+  reconciler?: Periodic;
+  unannounce?: () => void;
+}
+
+interface RunContext {
+  o: PipelineOptions;
+  home: string;
+  model?: ResolvedModel;
+  runLog: RunLog;
+  visibility: number;
+  note(s: string): void;
+}
+
+/** Servers, then the workers (they load the model while the videos upload and extract), the local reconciler, the announcement. */
+async function startParts(c: RunContext, parts: RunParts): Promise<Servers> {
+  const { o, note, runLog } = c;
+  const s = (parts.servers = await startServers({ stack: o.stack, endpoint: o.endpoint, region: o.region, visibilityTimeoutSeconds: c.visibility }));
+  note(`${s.describe} · logs ${runLog.file}`);
+  runLog.log.info('run started', { target: s.kind, resources: s.resources, workers: o.workers });
+  if (c.model) {
+    parts.workers = startWorkers(s, c.model, { count: o.workers, visibilityTimeoutSeconds: c.visibility, home: c.home, runLog, progressIntervalMs: o.progressIntervalMs });
+    note(`Workers: ${o.workers} local process${o.workers > 1 ? 'es' : ''} (CPU, onnxruntime) polling ${s.resources.queueUrl}`);
+  }
+  if (s.kind !== 'stack') parts.reconciler = startLocalReconciler(s.clients, s.resources, c.visibility, runLog.log);
+  if (s.kind === 'embedded') parts.unannounce = announceLocalRun({ env: s.env, resources: s.resources }, join(c.home, 'runs'));
+  o.onReady?.({ clients: s.clients, resources: s.resources, workers: parts.workers?.processes ?? [], env: s.env });
+  return s;
+}
+
+async function stopParts(parts: RunParts): Promise<void> {
+  parts.unannounce?.();
+  await parts.reconciler?.stop();
+  await parts.workers?.stop();
+  await parts.servers?.stop();
+}
+
+/** Prints each finished job (text or JSON) on `out`, and the legend of s and pooling after the first DONE one (text). */
+function jobPrinter(c: RunContext, println: (text: string) => void): WatchOptions['onFinished'] {
+  let legendShown = Boolean(c.o.json);
+  return (t, item, answers) => {
+    c.runLog.log.info('job finished', { jobId: t.jobId, key: t.key, status: item?.status ?? 'FAILED', reason: t.extractError ?? item?.reason });
+    if (t.extractError || !item) {
+      println(c.o.json ? JSON.stringify({ file: t.file, key: t.key, status: 'FAILED', reason: t.extractError }) : `✘ ${t.key}  FAILED: ${t.extractError}`);
+      return;
+    }
+    const opts = { uploadStartedAt: t.uploadStartedAt };
+    println(c.o.json ? jobJson(item, answers, { file: t.file, key: t.key }, opts) : formatJob(item, answers, t.key, opts));
+    if (!legendShown && item.status === 'DONE') {
+      legendShown = true;
+      c.note(`(${LEGEND})`);
+    }
+  };
+}
+
+/** Why the watch stops before every job finished: interrupted, out of time, or no worker left. */
+function stopReason(c: RunContext, tracked: TrackedJob[], parts: RunParts, interrupted: () => boolean, deadline: number): () => string | undefined {
+  return () => {
+    if (interrupted()) return 'interrupted';
+    if (Date.now() > deadline) return `timed out after ${c.o.timeoutSeconds} s with ${tracked.filter((t) => !t.printed).length} job(s) unfinished`;
+    const w = parts.workers;
+    if (w && w.processes.length > 0 && w.exited.size === w.processes.length) return `every worker process exited before the jobs finished: see ${c.runLog.file}`;
+    return undefined;
+  };
+}
+
+/** The summary; with --keep-running, the wait for Ctrl-C; the finished jobs kept; what a stopped run stopped and kept. */
+async function reportRun(c: RunContext, s: Servers, tracked: TrackedJob[], failure: string | undefined, started: number, interrupted: () => boolean): Promise<PipelineResult> {
+  const { o, note } = c;
+  const jobs = summarize(tracked);
+  const done = jobs.filter((j) => j.status === 'DONE').length;
+  const unfinished = jobs.filter((j) => j.reason === 'unfinished').length;
+  const wallMs = Date.now() - started;
+  note(`${jobs.length} job${jobs.length === 1 ? '' : 's'}: ${done} DONE, ${jobs.length - done - unfinished} FAILED${unfinished ? `, ${unfinished} unfinished` : ''} in ${(wallMs / 1000).toFixed(1)} s (this run, starting servers and workers included).`);
+  await o.inspect?.({ clients: s.clients, resources: s.resources });
+  if (o.keepRunning && !failure && s.kind === 'embedded') {
+    note('Still running (Ctrl-C to stop). In another terminal: longsight jobs · longsight status <jobId> · longsight answers <jobId> · longsight ask <jobId> "a question"');
+    while (!interrupted()) await new Promise((r) => setTimeout(r, 250));
+  }
+  const kept = s.kind === 'embedded' ? await keepFinished(s, join(c.home, 'history'), note) : 0;
+  if (failure) note(stoppedNote(tracked, s, kept, c.runLog.file));
+  c.runLog.log.info('run finished', { jobs: jobs.length, done, failure, wallMs, keptInHistory: kept });
+  return { exitCode: failure || done < jobs.length ? 1 : 0, jobs, resources: s.resources, wallMs, logFile: c.runLog.file };
+}
+
 export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   const started = Date.now();
-  const out = o.out ?? process.stdout;
-  const err = o.err ?? process.stderr;
-  const status = new StatusLine(err);
-  const note = (s: string) => status.println(s, err);
+  const status = new StatusLine(o.err ?? process.stderr);
+  const note = (s: string) => status.println(s, o.err ?? process.stderr);
   const home = resolve(o.cacheDir ?? longsightHome());
-  const remote = Boolean(o.stack);
   if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 16) throw new UsageError(`--workers must be an integer from 0 to 16, got ${o.workers}`);
-  if (!remote && o.workers < 1) throw new UsageError('--workers must be at least 1 when the pipeline runs here (only a deployed --stack has workers of its own)');
+  if (!o.stack && o.workers < 1) throw new UsageError('--workers must be at least 1 when the pipeline runs here (only a deployed --stack has workers of its own)');
 
   const inputs = await resolveInputs(o.videos, { recursive: o.recursive, home, note });
   const media = resolveBinaries();
   if (media.notice) note(`Notice: ${media.notice}`);
   const model = o.workers > 0 ? await resolveModel(o.model, note) : undefined;
-
-  const visibility = o.visibilityTimeoutSeconds ?? 120;
-  const runLog = openRunLog(home, o.logFile);
+  const c: RunContext = { o, home, model, runLog: openRunLog(home, o.logFile), visibility: o.visibilityTimeoutSeconds ?? 120, note };
   const interrupts = watchInterrupts(note, o.signal);
-  let servers: Servers | undefined;
-  let workers: Workers | undefined;
-  let reconciler: Periodic | undefined;
-  let unannounce: (() => void) | undefined;
+  const interrupted = () => interrupts.interrupted;
+  const parts: RunParts = {};
   try {
-    servers = await startServers({ stack: o.stack, endpoint: o.endpoint, region: o.region, visibilityTimeoutSeconds: visibility });
-    const s = servers;
-    note(`${s.describe} · logs ${runLog.file}`);
-    runLog.log.info('run started', { target: s.kind, resources: s.resources, videos: inputs.length, workers: o.workers });
-    if (model) {
-      workers = startWorkers(s, model, { count: o.workers, visibilityTimeoutSeconds: visibility, home, runLog, progressIntervalMs: o.progressIntervalMs });
-      note(`Workers: ${o.workers} local process${o.workers > 1 ? 'es' : ''} (CPU, onnxruntime) polling ${s.resources.queueUrl}`);
-    }
-    if (s.kind !== 'stack') reconciler = startLocalReconciler(s.clients, s.resources, visibility, runLog.log);
-    if (s.kind === 'embedded') unannounce = announceLocalRun({ env: s.env, resources: s.resources }, join(home, 'runs'));
-    o.onReady?.({ clients: s.clients, resources: s.resources, workers: workers?.processes ?? [], env: s.env });
-
+    const s = await startParts(c, parts);
     const uploads = await uploadVideos(s, inputs, { note, status });
     const tracked = uploads.map((u) => u.job);
     const render = () => status.update(statusText(tracked));
     render();
     const extraction =
-      s.kind === 'stack'
-        ? Promise.resolve()
-        : startExtraction(s, uploads, { config: localExtractConfig(o, model), log: runLog.log, concurrency: o.extractConcurrency, stopped: () => interrupts.interrupted, note, onChange: render });
-
-    const deadline = o.timeoutSeconds ? started + o.timeoutSeconds * 1000 : Infinity;
-    let legendShown = Boolean(o.json);
+      s.kind === 'stack' ? Promise.resolve() : startExtraction(s, uploads, { config: localExtractConfig(o, model), log: c.runLog.log, concurrency: o.extractConcurrency, stopped: interrupted, note, onChange: render });
     const watch: WatchOptions = {
-      onFinished: (t, item, answers) => {
-        runLog.log.info('job finished', { jobId: t.jobId, key: t.key, status: item?.status ?? 'FAILED', reason: t.extractError ?? item?.reason });
-        if (t.extractError || !item) {
-          status.println(o.json ? JSON.stringify({ file: t.file, key: t.key, status: 'FAILED', reason: t.extractError }) : `✘ ${t.key}  FAILED: ${t.extractError}`, out);
-          return;
-        }
-        const opts = { uploadStartedAt: t.uploadStartedAt };
-        status.println(o.json ? jobJson(item, answers, { file: t.file, key: t.key }, opts) : formatJob(item, answers, t.key, opts), out);
-        if (!legendShown && item.status === 'DONE') {
-          legendShown = true;
-          note(`(${LEGEND})`);
-        }
-      },
+      onFinished: jobPrinter(c, (text) => status.println(text, o.out ?? process.stdout)),
       onPoll: render,
-      stopReason: () => {
-        if (interrupts.interrupted) return 'interrupted';
-        if (Date.now() > deadline) return `timed out after ${o.timeoutSeconds} s with ${tracked.filter((t) => !t.printed).length} job(s) unfinished`;
-        if (workers && workers.processes.length > 0 && workers.exited.size === workers.processes.length) return `every worker process exited before the jobs finished: see ${runLog.file}`;
-        return undefined;
-      },
+      stopReason: stopReason(c, tracked, parts, interrupted, o.timeoutSeconds ? started + o.timeoutSeconds * 1000 : Infinity),
     };
     const failure = await watchJobs(s, tracked, watch);
     if (failure) {
       // Stopped early: the workers finish or release what they run, the extraction under way ends,
       // and one last look prints what finished meanwhile, so what is reported as stopped is so.
-      await workers?.stop();
+      await parts.workers?.stop();
       await extraction;
       await watchJobs(s, tracked, { ...watch, stopReason: () => failure });
     }
     await extraction;
     status.done();
-
-    const jobs = summarize(tracked);
-    const done = jobs.filter((j) => j.status === 'DONE').length;
-    const unfinished = jobs.filter((j) => j.reason === 'unfinished').length;
-    const wallMs = Date.now() - started;
-    note(`${jobs.length} job${jobs.length === 1 ? '' : 's'}: ${done} DONE, ${jobs.length - done - unfinished} FAILED${unfinished ? `, ${unfinished} unfinished` : ''} in ${(wallMs / 1000).toFixed(1)} s (this run, starting servers and workers included).`);
-
-    await o.inspect?.({ clients: s.clients, resources: s.resources });
-    if (o.keepRunning && !failure && s.kind === 'embedded') {
-      note('Still running (Ctrl-C to stop). In another terminal: longsight jobs · longsight status <jobId> · longsight answers <jobId> · longsight ask <jobId> "a question"');
-      while (!interrupts.interrupted) await new Promise((r) => setTimeout(r, 250));
-    }
-    const kept = s.kind === 'embedded' ? await keepFinished(s, join(home, 'history'), note) : 0;
-    if (failure) note(stoppedNote(tracked, s, kept, runLog.file));
-    runLog.log.info('run finished', { jobs: jobs.length, done, failure, wallMs, keptInHistory: kept });
-    return { exitCode: failure || done < jobs.length ? 1 : 0, jobs, resources: s.resources, wallMs, logFile: runLog.file };
+    return await reportRun(c, s, tracked, failure, started, interrupted);
   } finally {
     interrupts.dispose();
     status.done();
-    unannounce?.();
-    await reconciler?.stop();
-    await workers?.stop();
-    await servers?.stop();
-    await runLog.close();
+    await stopParts(parts);
+    await c.runLog.close();
   }
 }
 

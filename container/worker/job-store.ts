@@ -146,23 +146,8 @@ export class JobStore {
   }
 
   /** Refreshes the lease; false when this delivery no longer owns the job. */
-  async heartbeat(jobId: string, runToken: string): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.tables.jobsTable,
-          Key: { jobId },
-          UpdateExpression: 'SET updatedAt = :now',
-          ConditionExpression: 'runToken = :token AND #status = :running',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':now': this.now().toISOString(), ':token': runToken, ':running': 'RUNNING' },
-        }),
-      );
-      return true;
-    } catch (e) {
-      if (isConditionFailure(e)) return false;
-      throw e;
-    }
+  heartbeat(jobId: string, runToken: string): Promise<boolean> {
+    return this.updateOwned(jobId, runToken, 'SET updatedAt = :now', { ':now': this.now().toISOString() });
   }
 
   /**
@@ -170,16 +155,21 @@ export class JobStore {
    * owns the job. It leaves updatedAt alone: that is the lease the heartbeat keeps, and the
    * reconciler's "still as read" conditions compare it.
    */
-  async progress(jobId: string, runToken: string, progress: JobProgress): Promise<boolean> {
+  progress(jobId: string, runToken: string, progress: JobProgress): Promise<boolean> {
+    return this.updateOwned(jobId, runToken, 'SET progress = :progress', { ':progress': progress });
+  }
+
+  /** An update only the owner of the RUNNING job may make; false when this delivery no longer owns it. */
+  private async updateOwned(jobId: string, runToken: string, updateExpression: string, values: Record<string, unknown>): Promise<boolean> {
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.tables.jobsTable,
           Key: { jobId },
-          UpdateExpression: 'SET progress = :progress',
+          UpdateExpression: updateExpression,
           ConditionExpression: 'runToken = :token AND #status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':progress': progress, ':token': runToken, ':running': 'RUNNING' },
+          ExpressionAttributeValues: { ...values, ':token': runToken, ':running': 'RUNNING' },
         }),
       );
       return true;

@@ -8,10 +8,9 @@
  * back from DynamoDB.
  */
 import { availableParallelism } from 'node:os';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { readFileSync } from 'node:fs';
 import { withHistory } from '../../container/local/history';
-import { listJobs } from '../../container/local/job-queries';
+import { listJobs, scanTable } from '../../container/local/job-queries';
 import { runPipeline } from '../../container/local/pipeline';
 import type { AnswerItem, JobItem } from '../../lib/contracts';
 import { DERIVED, RECIPES, videoFile, type Recipe } from '../support/videos';
@@ -19,16 +18,7 @@ import { captureStream } from './support/capture';
 
 jest.setTimeout(600_000);
 
-async function scan<T>(ctx: { clients: import('../../lib/aws-clients').AwsClients }, table: string): Promise<T[]> {
-  const out: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await ctx.clients.ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    out.push(...((r.Items ?? []) as T[]));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
+const scan = <T>(ctx: { clients: import('../../lib/aws-clients').AwsClients }, table: string) => scanTable<T>(ctx.clients.ddb, table);
 
 test('several videos at once, two workers: every job DONE with its answers in DynamoDB; a broken upload FAILED with a reason; exit 1', async () => {
   const files = await Promise.all([videoFile(RECIPES.h264Mp4), videoFile(RECIPES.vp9Webm), videoFile(RECIPES.h265Mkv), videoFile(DERIVED.truncatedMp4)]);
