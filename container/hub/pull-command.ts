@@ -75,7 +75,8 @@ export async function modelPullCommand(repo: string, o: PullCommandOptions, prin
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     if (r.upToDate) stderr.write(`Already pulled: ${repo}@${r.commit.slice(0, 12)} for ${o.target ?? 'cpu'} is in ${r.packageDir} (nothing downloaded).\n`);
     else stderr.write(`Pulled ${repo}@${r.commit.slice(0, 12)}: ${gb(r.fetchedBytes)} downloaded, checkpoint ${gb(r.checkpointBytes)}${o.removeCheckpoint ? ' (removed)' : ` kept in ${r.checkpointDir}`}, converted to ${r.manifest.dtype} in ${secs} s.\n`);
-    stderr.write(`Use it: longsight run --model ${r.packageDir}   (plain \`longsight run\` now uses it too: the last pulled model is the default)\n`);
+    if ((o.target ?? 'cpu') === 'cpu') stderr.write(`Use it: longsight run --model ${r.packageDir}   (plain \`longsight run\` now uses it too: the last pulled CPU model is the default)\n`);
+    else stderr.write(`For the GPU workers: aws s3 sync ${r.packageDir} s3://<your-model-bucket>/<prefix>/ (the environment's model.artifactUri); \`longsight plan --model ${r.packageDir}\` plans it\n`);
     print(r.packageDir);
     return EXIT.ok;
   } catch (e) {

@@ -134,7 +134,8 @@ export async function pullModel(o: PullOptions): Promise<PullResult> {
   const out = resolve(o.out ?? join(homePath('models', env), `${org}--${name}-${target}`));
   const onEvent = o.onEvent ?? (() => undefined);
   const finish = (r: Omit<PullResult, 'packageDir'>): PullResult => {
-    recordPulledModel({ dir: out, repo: o.repo, revision, commit: r.commit, target, pulledAt: new Date().toISOString() }, env);
+    // The default of `longsight run` (CPU workers): a CPU package; a CUDA one is for the GPU workers.
+    if (target === 'cpu') recordPulledModel({ dir: out, repo: o.repo, revision, commit: r.commit, target, pulledAt: new Date().toISOString() }, env);
     return { packageDir: out, ...r };
   };
 

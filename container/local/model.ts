@@ -33,7 +33,7 @@ export async function resolveDefaultModel(opts: { model?: string; env?: NodeJS.P
   return { dir, manifest: loadModelPackage(dir).manifest, isTestModel: true };
 }
 
-/** What `longsight model pull` records about the last package it made (<home>/models/default-model.json). */
+/** What `longsight model pull` records about the last CPU package it made (<home>/models/default-model.json): `longsight run`'s default. */
 export interface PulledModelRecord {
   dir: string;
   repo: string;

@@ -88,6 +88,12 @@ test('pull: the checkpoint downloaded and verified, converted; `run --model` ans
   const run = await runPipeline({ videos: [await videoFile(RECIPES.h264Mp4)], model: out, workers: 1, frames: 2, maxNewTokens: 2, questions: ['What is shown?'], out: captureStream(), err: captureStream(), timeoutSeconds: 240 });
   expect(run.exitCode).toBe(0);
   expect(run.jobs).toEqual([expect.objectContaining({ status: 'DONE', answers: 1 })]);
+  // And plain `longsight run` (no --model) takes the last pulled CPU package.
+  const written: string[] = [];
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+  const viaCli = await cli('run', await videoFile(RECIPES.h264Mp4), '--frames', '2', '--max-new-tokens', '2').finally(() => spy.mockRestore());
+  expect(viaCli.code).toBe(0);
+  expect(written.join('')).toMatch(new RegExp(`Model: \\S+ \\(${out.replace(/[.]/g, '\\.')}\\)`));
 
   // Again: one call resolves `main` to the same commit, and nothing is downloaded or converted.
   hub.requests.length = 0;
@@ -126,6 +132,9 @@ test('an interrupted download resumes where it stopped (Range from the bytes on 
   const pkg = second.out;
   expect(pkg).toBe(join(process.env.LONGSIGHT_HOME!, 'models', 'org--tiny-llava-cuda'));
   expect(JSON.parse(readFileSync(join(pkg, 'longsight-model.json'), 'utf8')).dtype).toBe('fp16');
+  // A CUDA package is for the GPU workers, not the default of `longsight run` (CPU workers).
+  expect(lastPulledModel()).toBeUndefined();
+  expect(second.err).toMatch(/For the GPU workers: aws s3 sync /);
 });
 
 test('a file that fails verification: a clear error with both hashes, nothing of it kept, no package', async () => {
