@@ -4,6 +4,8 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
+  // Longsight's home (history, logs, pulled models) per test process, never the clone's or the user's.
+  setupFiles: ['<rootDir>/test/support/isolated-home.js'],
   // Generous: a timeout is a hang detector, not a speed check (benchmarks hold speed targets), and
   // the suite must pass on a busy machine.
   testTimeout: 180000,

@@ -13,8 +13,8 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-function floor(): number {
-  const level = (process.env.LONGSIGHT_LOG_LEVEL ?? 'info') as LogLevel | 'silent';
+function floor(fixed?: LogLevel | 'silent'): number {
+  const level = (fixed ?? process.env.LONGSIGHT_LOG_LEVEL ?? 'info') as LogLevel | 'silent';
   return ORDER[level] ?? ORDER.info;
 }
 
@@ -23,10 +23,15 @@ function serializable(value: unknown): unknown {
   return value;
 }
 
-export function createLogger(base: Record<string, unknown> = {}, sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
-  const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < floor()) return;
-    const record: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...base };
+/**
+ * A logger writing one JSON object per line to `sink` (stderr by default). `level` fixes its floor
+ * (e.g. a log file that records info lines whatever the console's LONGSIGHT_LOG_LEVEL); otherwise
+ * LONGSIGHT_LOG_LEVEL sets it at each line.
+ */
+export function createLogger(base: Record<string, unknown> = {}, sink: (line: string) => void = (l) => process.stderr.write(l + '\n'), level?: LogLevel | 'silent'): Logger {
+  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[lvl] < floor(level)) return;
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...base };
     for (const [k, v] of Object.entries(fields ?? {})) record[k] = serializable(v);
     sink(JSON.stringify(record));
   };
@@ -35,6 +40,6 @@ export function createLogger(base: Record<string, unknown> = {}, sink: (line: st
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger({ ...base, ...fields }, sink),
+    child: (fields) => createLogger({ ...base, ...fields }, sink, level),
   };
 }

@@ -34,6 +34,8 @@ import { formatDuration, formatProgress, formatSummary, plural, type BackfillSum
 import { archiveReport, formatReport } from './report';
 import { backfillProgress, executionNameOf, readBackfillResults, startBackfill } from './stack-backfill';
 import { selectForIndexing, surveyVideos, type Survey } from './survey';
+import { longsightHome } from '../local/home';
+import { callerDir } from '../cli/caller-dir';
 
 export interface IndexOptions {
   /** s3://BUCKET[/PREFIX] */
@@ -91,7 +93,7 @@ type Side =
 
 /** The stack's environment from ./cdk.json (`Longsight-<env>`), if its profile is the deployed one. */
 function deployedConfig(stack: string | undefined, profile: string): { config?: ExtractRuntimeConfig; note?: string } {
-  const file = resolve(process.env.INIT_CWD ?? process.cwd(), 'cdk.json');
+  const file = resolve(callerDir(), 'cdk.json');
   const envName = stack?.replace(/^Longsight-/, '');
   if (!envName || !existsSync(file)) return { note: "no cdk.json here to read the environment's settings from" };
   try {
@@ -237,7 +239,7 @@ async function localHandOff(t: Connected, side: Extract<Side, { kind: 'local' }>
     io.print(o.json ? JSON.stringify({ profile: side.profile, ...summary }) : `Nothing to index under profile ${side.profile}.\n${formatSummary(summary)}`);
     return EXIT.ok;
   }
-  const logFile = o.logFile ?? join(resolve('.cache', 'logs'), `index-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  const logFile = o.logFile ?? join(longsightHome(), 'logs', `index-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
   mkdirSync(resolve(logFile, '..'), { recursive: true });
   const log = createWriteStream(logFile, { flags: 'a' });
   const handler = createExtractHandler({

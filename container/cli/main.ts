@@ -1,19 +1,27 @@
 /**
  * `longsight` — the command line: `run` (the whole pipeline on this machine: `npm start`),
- * `convert`, `plan`, `frames` (what the model sees), and `status` / `answers` / `ask` / `requeue-dlq` against a deployed stack
- * (--stack NAME), explicit resources, or a local run kept going with --keep-running.
+ * `model pull`, `convert`, `plan`, `frames` (what the model sees), `eval`, `index` / `query` (the
+ * archive), and `jobs` / `status` / `answers` / `ask` / `requeue-dlq` against a deployed stack
+ * (--stack NAME), explicit resources, a local run still going, or the local history of finished
+ * runs. Works from any folder: relative paths are the caller's.
  * Exit codes: 0 ok · 1 failed (a job FAILED, an AWS error) · 2 usage · 3 not found.
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PoolingScheduleSchema, ROPE_MODES, type PoolingSchedule, type RopeMode } from '../../lib/contracts';
+import { LEGEND } from '../local/job-report';
+import { lastPulledModel } from '../local/model';
 import { runPipeline, UsageError } from '../local/pipeline';
+import { callerDir } from './caller-dir';
+
+export { callerDir };
 import { answersCommand } from './commands/answers';
 import { registerFramesCommand } from './commands/frames';
 import { askCommand } from './commands/ask';
 import { registerEval } from './commands/eval';
 import { registerIndexCommand } from './commands/index-bucket';
 import { registerQueryCommand } from './commands/query';
+import { jobsCommand } from './commands/jobs';
 import { requeueDlqCommand } from './commands/requeue-dlq';
 import { statusCommand } from './commands/status';
 import { CliError, EXIT } from './exit-codes';
@@ -44,12 +52,14 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
       [
         '',
         'Examples:',
-        '  npx longsight run                          the whole pipeline here on a generated sample video (tiny test model)',
-        '  npx longsight run talk.mp4 -q "Who speaks?" --model ./models/llava-7b',
-        '  npx longsight plan --model ./models/llava-7b --frames 256',
-        '  npx longsight frames talk.mp4 --frames 8 --out seen   what the model sees (frames, timestamps, pixel_values.npy)',
-        '  npx longsight status j-… --stack Longsight-prod',
-        '  npx longsight <command> --help             the options of one command',
+        '  longsight run                              the whole pipeline here on a generated sample video (tiny test model)',
+        '  longsight model pull llava-hf/llava-onevision-qwen2-0.5b-ov-hf    download + convert a real model (then `run` uses it)',
+        '  longsight run talk.mp4 ./clips -r -q "Who speaks?"',
+        '  longsight jobs                             jobs of the local runs (or --stack NAME: of a deployment)',
+        '  longsight frames talk.mp4 --frames 8 --out seen   what the model sees (frames, timestamps, pixel_values.npy)',
+        '  longsight plan --model ./models/llava-7b --frames 256',
+        '  longsight status j-… --stack Longsight-prod',
+        '  longsight <command> --help                 the options of one command',
         '',
         'Exit codes: 0 ok · 1 failed (a job FAILED, an AWS error) · 2 usage error · 3 not found',
       ].join('\n'),
@@ -61,8 +71,9 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
   program
     .command('run')
     .description('Run the whole pipeline on this machine: embedded S3/SQS/DynamoDB, the extraction Lambda, the worker(s); prints each answer as it arrives')
-    .argument('[videos...]', 'video files (.mp4 .mov .mkv .webm .avi .m4v); none: a generated sample video')
-    .addOption(new Option('--model <dir>', 'a converted model package (`longsight convert`); default: the tiny test checkpoint (meaningless answers)').env('LONGSIGHT_MODEL_DIR'))
+    .argument('[videos...]', 'video files (.mp4 .mov .mkv .webm .avi .m4v .ts …) and folders of them; none: a generated sample video')
+    .option('-r, --recursive', 'search the folders given for videos in their subfolders too')
+    .addOption(new Option('--model <dir>', 'a converted model package (`longsight model pull` / `convert`); default: the last CPU `model pull`, else the tiny test checkpoint (meaningless answers)').env('LONGSIGHT_MODEL_DIR'))
     .addOption(new Option('-q, --question <text>', 'a question to ask about every video (repeatable)').argParser(collect).default([], '"Describe this video in detail."'))
     .option('-w, --workers <n>', 'worker processes', int('--workers', 0, 16), 1)
     .option('-f, --frames <n>', 'frames sampled per video', int('--frames', 1, 1024), 16)
@@ -74,15 +85,16 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
     .option('--region <region>', 'AWS region')
     .option('--keep-running', 'keep the servers and workers up after the videos are answered, for `longsight ask/status/answers` from another terminal')
     .option('--timeout <seconds>', 'give up after this long', int('--timeout', 1, 7 * 24 * 3600))
-    .option('--json', 'one JSON line per finished job on stdout')
-    .option('--log-file <path>', 'where worker and Lambda logs go (default .cache/logs/run-<time>.log)')
+    .option('--json', 'one JSON object per finished job on stdout, nothing else (with npm: `npm start --silent -- --json`)')
+    .option('--log-file <path>', 'where worker and Lambda logs go (default <home>/logs/run-<time>.log)')
+    .addHelpText('after', `\nIn each finished job: ${LEGEND}`)
     .action(async (videos: string[], o: Record<string, unknown>, cmd: Command) => {
       const workersGiven = cmd.getOptionValueSource('workers') === 'cli';
-      // `npm start -- file.mp4` runs in the package root: paths are relative to where npm was called.
-      const from = (p: string) => resolve(process.env.INIT_CWD ?? process.cwd(), p);
+      const from = (p: string) => resolve(callerDir(), p);
       const r = await runPipeline({
         videos: videos.map(from),
-        model: o.model ? from(o.model as string) : undefined,
+        recursive: Boolean(o.recursive),
+        model: o.model ? from(o.model as string) : lastPulledModel(),
         questions: o.question as string[],
         workers: o.stack && !workersGiven ? 0 : (o.workers as number),
         frames: o.frames as number,
@@ -142,12 +154,41 @@ export function buildProgram(print: (s: string) => void, setExit: (code: number)
   registerFramesCommand(program, print, setExit);
   registerEval(program, print, setExit);
 
+  program
+    .command('model')
+    .description('Get a real model: `longsight model pull <hub repo>` downloads a LLaVA-OneVision checkpoint and converts it')
+    .command('pull')
+    .description('Download a LLaVA-OneVision checkpoint from the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN), verify it, convert it; prints the --model path')
+    .argument('<repo>', 'a Hub model repo, e.g. llava-hf/llava-onevision-qwen2-0.5b-ov-hf (or -7b-ov-hf)')
+    .option('--revision <rev>', 'branch, tag or commit', 'main')
+    .option('--out <dir>', 'where the converted package goes (default <home>/models/<org>--<name>-<target>)')
+    .addOption(new Option('--target <ep>', 'where it will run: cpu → fp32 package, cuda → fp16 (the GPU workers need fp16)').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--remove-checkpoint', 'delete the downloaded checkpoint once converted (saves its size on disk; a later pull downloads it again)')
+    .action(async (repo: string, o: Record<string, unknown>) => {
+      const { modelPullCommand } = await import('../hub/pull-command');
+      // Progress goes where the CLI's errors go (stderr, or the caller's sink): stdout gets the package path only.
+      const stderr = output ? { write: (s: string) => (output.writeErr(s), true), isTTY: false } : process.stderr;
+      setExit(await modelPullCommand(repo, { revision: o.revision as string, out: o.out ? resolve(callerDir(), o.out as string) : undefined, target: o.target as 'cpu' | 'cuda', removeCheckpoint: Boolean(o.removeCheckpoint) }, print, { stderr: stderr as NodeJS.WritableStream & { isTTY?: boolean } }));
+    });
+
+  addTargetOptions(
+    program
+      .command('jobs')
+      .description('List jobs, newest first (indexes byStatus / byVideo): of a deployment, a local run going on, or the local history of finished runs')
+      .option('--status <status>', 'only jobs in this status: QUEUED, RUNNING, DONE, FAILED')
+      .option('--video <key>', 'only the jobs of one video: its key in the bucket, or s3://bucket/key')
+      .option('--since <time>', 'only jobs updated (created, with --video) since: 2026-05-01, 2026-05-01T12:00Z, or 30m, 2h, 7d back')
+      .option('--limit <n>', 'at most this many (default 50)', int('--limit', 1, 100_000))
+      .option('--json', 'one JSON object (the job item) per line'),
+  ).action(async (o: Record<string, unknown>) => setExit(await jobsCommand(o, print)));
+
   addTargetOptions(
     program
       .command('status')
-      .description("Show a job's status, reason, attempts, timings and settings")
+      .description("Show a job's status, reason, attempts, end-to-end and stage times, frames, settings, progress and cost")
       .argument('<jobId>', 'a job id (j-…)')
-      .option('--json', 'the job item as JSON'),
+      .option('--json', 'the job item as JSON')
+      .addHelpText('after', `\n${LEGEND}`),
   ).action(async (jobId: string, o: Record<string, unknown>) => setExit(await statusCommand(jobId, o, print)));
 
   addTargetOptions(

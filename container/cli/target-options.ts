@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
 import { applyEnv } from '../local/embedded-aws';
+import { openHistory } from '../local/history';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from '../local/targets';
 
 export function addTargetOptions(cmd: Command): Command {
@@ -18,17 +19,28 @@ export function addTargetOptions(cmd: Command): Command {
 
 export interface Connected extends ResolvedTarget {
   clients: AwsClients;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export async function connect(opts: TargetOptions): Promise<Connected> {
-  const target = await resolveTarget(opts, {});
+/**
+ * Clients for where the command acts (targets.ts). `tablesOnly` commands (status, answers, jobs)
+ * may read the local history of finished runs when nothing else is configured; its S3 and SQS
+ * clients refuse every call (there are no objects or queues in the history).
+ */
+export async function connect(opts: TargetOptions, how: { tablesOnly?: boolean } = {}): Promise<Connected> {
+  const target = await resolveTarget(opts, process.env, { allowHistory: how.tablesOnly });
+  if (target.history) {
+    const h = await openHistory();
+    const refuse = () => Promise.reject(new Error(`${target.source} holds only jobs and answers: for the videos, frames and queues, keep a run going (\`longsight run --keep-running\`) or name a deployment (--stack)`));
+    const clients = { s3: { send: refuse, destroy: () => undefined }, sqs: { send: refuse, destroy: () => undefined }, ddb: h.ddb } as unknown as AwsClients;
+    return { ...target, resources: { ...target.resources, jobsTable: h.jobsTable, answersTable: h.answersTable }, clients, close: () => h.close() };
+  }
   const restore = applyEnv(target.env);
   const clients = createAwsClients();
   return {
     ...target,
     clients,
-    close() {
+    async close() {
       clients.s3.destroy();
       clients.sqs.destroy();
       clients.ddb.destroy();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
 import { ENV, ExtractRuntimeConfigSchema, extractionProfile, INDEX_PROFILE_OUTPUT, jobIdFor, sidecarKeyFor, type AnswerItem, type JobItem, type SidecarInput, type WorkerConfigInput } from '../../lib/contracts';
-import { createLogger } from '../../lib/log';
+import type { Logger } from '../../lib/log';
 import type { Periodic } from '../../lib/periodic';
 import type { ExtractHandler } from '../../lambda/extract-frames/handler';
 import { buildS3Event, type StoredObject } from '../../lambda/extract-frames/s3-event';
@@ -23,6 +23,7 @@ import { answersOfJob, getJobs } from '../local/job-queries';
 import type { ResolvedModel } from '../local/model';
 import { startLocalReconciler } from '../local/reconciler';
 import { resolveTarget, type Resources } from '../local/targets';
+import { openRunLog } from '../local/pipeline';
 import { uploadFile } from '../local/upload';
 import { spawnWorkers, stopWorkers, type WorkerProcess } from '../local/worker-processes';
 
@@ -96,21 +97,22 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
   const restoreEnv = applyEnv({ ...embedded.env, LONGSIGHT_LOG_LEVEL: process.env.LONGSIGHT_LOG_LEVEL ?? 'warn' });
   const clients = createAwsClients();
   let workers: WorkerProcess[] = [];
-  let log: WriteStream | undefined;
+  // The run's log file, as `longsight run` keeps it: info lines from the workers, the Lambda and the reconciler.
+  const runLog = openRunLog(o.cacheDir, o.logFile);
   let reconciler: Periodic | undefined;
   const stopAll = async () => {
     await reconciler?.stop();
     await stopWorkers(workers, 20_000);
-    log?.end();
+    await runLog.close();
     destroyClients(clients);
     restoreEnv();
     await embedded.stop();
   };
   try {
     const r = await provisionLongsight(clients, {}, { visibilityTimeoutSeconds: visibility, maxReceiveCount: 3 });
-    ({ workers, log } = startWorkers(o, embedded.env, r, visibility));
-    reconciler = startLocalReconciler(clients, r, visibility, log);
-    const extract = localExtraction(clients, r, o, log);
+    workers = startWorkers(o, embedded.env, r, visibility, runLog.stream);
+    reconciler = startLocalReconciler(clients, r, visibility, runLog.log);
+    const extract = localExtraction(clients, r, o, runLog.log);
     const upload = uploader(clients, r.bucket);
     const exited = new Set<string>();
     for (const w of workers) void w.exited.then(() => exited.add(w.id));
@@ -136,7 +138,7 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
   }
 }
 
-function startWorkers(o: LocalTargetOptions, sdkEnv: Record<string, string>, r: Resources, visibility: number): { workers: WorkerProcess[]; log: WriteStream } {
+function startWorkers(o: LocalTargetOptions, sdkEnv: Record<string, string>, r: Resources, visibility: number, log: WriteStream): WorkerProcess[] {
   mkdirSync(join(o.cacheDir, 'run'), { recursive: true });
   const config: WorkerConfigInput = {
     jobsPerWorker: 1,
@@ -158,7 +160,7 @@ function startWorkers(o: LocalTargetOptions, sdkEnv: Record<string, string>, r: 
     [ENV.workerConfig]: JSON.stringify(config),
     [ENV.logLevel]: process.env.LONGSIGHT_LOG_LEVEL ?? 'info',
   };
-  return spawnWorkers(o.workers, env, o.logFile);
+  return spawnWorkers(o.workers, env, log).workers;
 }
 
 /**
@@ -166,7 +168,7 @@ function startWorkers(o: LocalTargetOptions, sdkEnv: Record<string, string>, r: 
  * like an asynchronous Lambda invocation (three attempts). A video it ignores, or that still fails
  * after the retries, is `lost`: no job will ever report on it.
  */
-function localExtraction(clients: AwsClients, r: Resources, o: LocalTargetOptions, log: WriteStream) {
+function localExtraction(clients: AwsClients, r: Resources, o: LocalTargetOptions, log: Logger) {
   const lost = new Map<string, string>();
   const pending: { obj: StoredObject; jobId: string }[] = [];
   const inFlight = new Set<Promise<void>>();
@@ -175,7 +177,7 @@ function localExtraction(clients: AwsClients, r: Resources, o: LocalTargetOption
     inference: { frames: o.frames },
     questions: ['Describe this video in detail.'],
   });
-  const logger = createLogger({ service: 'longsight-extract-frames' }, (line) => log.write(line + '\n'));
+  const logger = log.child({ service: 'longsight-extract-frames' });
   let handler: ExtractHandler | undefined;
 
   async function invoke(obj: StoredObject, jobId: string): Promise<void> {

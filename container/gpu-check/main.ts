@@ -1,6 +1,6 @@
 /**
  * `npm run gpu:check`: the GPU path, checked on a machine with an NVIDIA GPU and onnxruntime-node's
- * CUDA binaries (`npm install onnxruntime-node --onnxruntime-node-install=cuda12`). It cannot run where
+ * CUDA binaries (`npm run gpu:install`: onnxruntime-node's own installer, cuda12). It cannot run where
  * Longsight is developed and tested (no GPU there); its CUDA-free parts are tested (test/gpu-check).
  *
  * Steps: generate the 0.5B-shaped random checkpoint (Qwen2-0.5B decoder + SigLIP-so400m, real

@@ -16,7 +16,9 @@
  *  - fauxqs keeps everything in memory (no persistence across restarts) and caps one request body
  *    at 11 MiB: larger uploads must be multipart (test/support/s3-upload.ts does that).
  *  - fauxqs does not check signatures (presigned URLs are served as plain GETs; Range works).
- *  - dynalite persists to LevelDB when `dataDir` is given; in memory otherwise.
+ *  - dynalite persists to LevelDB when `dataDir` is given; in memory otherwise. One process at a
+ *    time may hold a data dir (LevelDB's lock): the local history (history.ts) takes a lock file
+ *    first, since dynalite fails every request when LevelDB cannot open.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -33,6 +35,7 @@ import {
   type CreateTableCommandInput,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClients } from '../../lib/aws-clients';
 import { ANSWERS_TABLE_KEYS, JOBS_TABLE_KEYS } from '../../lib/contracts/items';
 
@@ -49,6 +52,8 @@ export interface StartEmbeddedAwsOptions {
   /** Server request logs on stdout (off by default). */
   log?: boolean;
   region?: string;
+  /** 'dynamodb': only the DynamoDB server (the local history); its S3/SQS endpoints are then empty. */
+  services?: 'all' | 'dynamodb';
 }
 
 /** Walks up from this file to the node_modules folder that holds `pkg` (ESM-only packages cannot be require.resolve'd). */
@@ -82,30 +87,34 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { pathToFileURL } = require('node:url');
 (async () => {
   try {
-    const dist = require('node:path').dirname(workerData.fauxqsEntry);
-    const load = (rel) => import(pathToFileURL(require('node:path').join(dist, rel)).href);
-    const fauxqs = await load('app.js');
-    const { SqsStore } = await load('sqs/sqsStore.js');
-    const { SnsStore } = await load('sns/snsStore.js');
-    const { S3Store } = await load('s3/s3Store.js');
-    const sqsStore = new SqsStore();
-    // Queue URLs on the address the client used (http://127.0.0.1:PORT/000000000000/name), not
-    // fauxqs' default sqs.<region>.localhost, which needs wildcard DNS.
-    sqsStore.host = '';
+    let app;
+    let s3Port = 0;
+    if (workerData.fauxqsEntry) {
+      const dist = require('node:path').dirname(workerData.fauxqsEntry);
+      const load = (rel) => import(pathToFileURL(require('node:path').join(dist, rel)).href);
+      const fauxqs = await load('app.js');
+      const { SqsStore } = await load('sqs/sqsStore.js');
+      const { SnsStore } = await load('sns/snsStore.js');
+      const { S3Store } = await load('s3/s3Store.js');
+      const sqsStore = new SqsStore();
+      // Queue URLs on the address the client used (http://127.0.0.1:PORT/000000000000/name), not
+      // fauxqs' default sqs.<region>.localhost, which needs wildcard DNS.
+      sqsStore.host = '';
+      app = fauxqs.buildApp({
+        logger: workerData.log,
+        defaultRegion: workerData.region,
+        stores: { sqsStore, snsStore: new SnsStore(), s3Store: new S3Store() },
+      });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      s3Port = app.server.address().port;
+    }
     const dynalite = require(workerData.dynaliteDir);
-    const app = fauxqs.buildApp({
-      logger: workerData.log,
-      defaultRegion: workerData.region,
-      stores: { sqsStore, snsStore: new SnsStore(), s3Store: new S3Store() },
-    });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const s3Port = app.server.address().port;
     const dyn = dynalite({ path: workerData.dynamoPath || undefined, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, verbose: workerData.log });
     await new Promise((resolve, reject) => { dyn.once('error', reject); dyn.listen(0, '127.0.0.1', resolve); });
     const dynamoPort = dyn.address().port;
     parentPort.on('message', async (m) => {
       if (m !== 'stop') return;
-      await app.close().catch(() => {});
+      if (app) await app.close().catch(() => {});
       await new Promise((resolve) => dyn.close(() => resolve()));
       parentPort.postMessage({ stopped: true });
     });
@@ -125,7 +134,7 @@ export async function startEmbeddedAws(opts: StartEmbeddedAwsOptions = {}): Prom
   }
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { fauxqsEntry: fauxqsEntry(), dynaliteDir: packageDir('dynalite'), dynamoPath, log: Boolean(opts.log), region },
+    workerData: { fauxqsEntry: opts.services === 'dynamodb' ? undefined : fauxqsEntry(), dynaliteDir: packageDir('dynalite'), dynamoPath, log: Boolean(opts.log), region },
   });
   const ports = await new Promise<{ s3Port: number; dynamoPort: number }>((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`embedded AWS: server thread exited with code ${code} before starting`));
@@ -137,11 +146,10 @@ export async function startEmbeddedAws(opts: StartEmbeddedAwsOptions = {}): Prom
       else resolve({ s3Port: m.s3Port!, dynamoPort: m.dynamoPort! });
     });
   });
-  const s3 = `http://127.0.0.1:${ports.s3Port}`;
+  const s3 = ports.s3Port ? `http://127.0.0.1:${ports.s3Port}` : '';
   const dynamodb = `http://127.0.0.1:${ports.dynamoPort}`;
   const env: Record<string, string> = {
-    AWS_ENDPOINT_URL_S3: s3,
-    AWS_ENDPOINT_URL_SQS: s3,
+    ...(s3 ? { AWS_ENDPOINT_URL_S3: s3, AWS_ENDPOINT_URL_SQS: s3 } : {}),
     AWS_ENDPOINT_URL_DYNAMODB: dynamodb,
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
@@ -261,14 +269,26 @@ function errorName(e: unknown): string {
   return (e as { name?: string })?.name ?? '';
 }
 
-async function waitActive(clients: AwsClients, table: string): Promise<void> {
+async function waitActive(ddb: DynamoDBDocumentClient, table: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const d = await clients.ddb.send(new DescribeTableCommand({ TableName: table }));
+    const d = await ddb.send(new DescribeTableCommand({ TableName: table }));
     const gsisActive = (d.Table?.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === 'ACTIVE');
     if (d.Table?.TableStatus === 'ACTIVE' && gsisActive) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`table ${table} did not become ACTIVE`);
+}
+
+/** Creates (idempotently) the jobs and answers tables as the stack defines them, and waits until they are ACTIVE. */
+export async function createTables(ddb: DynamoDBDocumentClient, jobsTable: string, answersTable: string): Promise<void> {
+  for (const def of tableDefinitions(jobsTable, answersTable)) {
+    try {
+      await ddb.send(new CreateTableCommand(def));
+    } catch (e) {
+      if (!(e instanceof ResourceInUseException) && errorName(e) !== 'ResourceInUseException') throw e;
+    }
+    await waitActive(ddb, def.TableName!);
+  }
 }
 
 /**
@@ -311,14 +331,7 @@ export async function provisionLongsight(
     await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: attributes }));
   }
 
-  for (const def of tableDefinitions(n.jobsTable, n.answersTable)) {
-    try {
-      await clients.ddb.send(new CreateTableCommand(def));
-    } catch (e) {
-      if (!(e instanceof ResourceInUseException) && errorName(e) !== 'ResourceInUseException') throw e;
-    }
-    await waitActive(clients, def.TableName!);
-  }
+  await createTables(clients.ddb, n.jobsTable, n.answersTable);
 
   return { bucket: n.bucket, queueUrl, dlqUrl, jobsTable: n.jobsTable, answersTable: n.answersTable, versioning };
 }

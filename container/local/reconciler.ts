@@ -2,9 +2,8 @@
  * The stack's scheduled reconciler (lambda/reconcile/reconciler.ts), run in-process by the local
  * pipeline on a short period with thresholds scaled to the local queue's visibility timeout.
  */
-import type { WriteStream } from 'node:fs';
 import type { AwsClients } from '../../lib/aws-clients';
-import { createLogger } from '../../lib/log';
+import type { Logger } from '../../lib/log';
 import type { Periodic } from '../../lib/periodic';
 import { startReconciler } from '../../lambda/reconcile/reconciler';
 import { JobStore } from '../worker/job-store';
@@ -12,8 +11,8 @@ import { createEmfMetrics } from '../worker/metrics';
 import type { Resources } from './targets';
 
 /** Passes every 10 s; a job unchanged for 3 visibility timeouts has lost its message. */
-export function startLocalReconciler(clients: AwsClients, r: Resources, visibilityTimeoutSeconds: number, logTo?: WriteStream): Periodic {
-  const log = createLogger({ service: 'longsight-reconciler' }, (line) => logTo?.write(line + '\n'));
+export function startLocalReconciler(clients: AwsClients, r: Resources, visibilityTimeoutSeconds: number, runLog: Logger): Periodic {
+  const log = runLog.child({ service: 'longsight-reconciler' });
   const everyMs = 10_000;
   return startReconciler(
     {

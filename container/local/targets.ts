@@ -1,14 +1,16 @@
 /**
  * Where the CLI's commands act: a deployed stack (names from its CloudFormation outputs), explicit
- * names (flags or LONGSIGHT_* variables), or a `longsight run --keep-running` on this machine (its
- * endpoints and names in .cache/longsight-local.json). Resolved once, with an error that says what
- * to pass when nothing is configured.
+ * names (flags or LONGSIGHT_* variables), a `longsight run` going on this machine (its endpoints
+ * and names in <home>/runs/), or the local history of finished runs (history.ts). Resolved once,
+ * with an error that says what to pass when nothing is configured.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { ExtractRuntimeConfig } from '../../lib/contracts/env-config';
 import { ENV } from '../../lib/contracts/runtime-env';
+import { DEFAULT_RESOURCE_NAMES } from './embedded-aws';
+import { homePath } from './home';
 
 export interface Resources {
   bucket: string;
@@ -32,6 +34,8 @@ export interface TargetOptions {
 
 export interface ResolvedTarget {
   resources: Resources;
+  /** The local history of finished runs (tables only: no bucket objects, no queues). */
+  history?: boolean;
   /** Environment for the SDK clients (endpoints, region) to apply before creating them. */
   env: Record<string, string>;
   /** In words, for messages: "stack Longsight-prod", "local run (pid 123)", … */
@@ -42,8 +46,6 @@ export interface ResolvedTarget {
   extractConfig?: ExtractRuntimeConfig;
 }
 
-export const LOCAL_STATE_FILE = resolve('.cache', 'longsight-local.json');
-
 /** Stable output keys of lib/stack/longsight-stack.ts. */
 export const STACK_OUTPUTS: Record<keyof Resources, string> = {
   bucket: 'VideoBucketName',
@@ -53,32 +55,46 @@ export const STACK_OUTPUTS: Record<keyof Resources, string> = {
   answersTable: 'AnswersTableName',
 };
 
-interface LocalState {
+export interface LocalRunState {
   pid: number;
   env: Record<string, string>;
   resources: Resources;
+  startedAt: string;
   /** What the run's extraction handler runs with (`longsight index` hands objects to the same one). */
   extractConfig?: ExtractRuntimeConfig;
 }
 
-export function writeLocalState(state: LocalState, file = LOCAL_STATE_FILE): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(state, null, 2));
+/**
+ * Announces a local run to other terminals (its endpoints and names in <home>/runs/) until the
+ * returned function removes it. Every local run does, so `longsight jobs` / `status` / `ask` in
+ * another terminal reach it while it runs.
+ */
+export function announceLocalRun(state: Pick<LocalRunState, 'env' | 'resources' | 'extractConfig'>, dir = homePath('runs')): () => void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
+  const record: LocalRunState = { pid: process.pid, startedAt: new Date().toISOString(), ...state };
+  writeFileSync(file, JSON.stringify(record, null, 2));
+  return () => rmSync(file, { force: true });
 }
 
-export function removeLocalState(file = LOCAL_STATE_FILE): void {
-  rmSync(file, { force: true });
-}
-
-function readLocalState(file = LOCAL_STATE_FILE): LocalState | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    const s = JSON.parse(readFileSync(file, 'utf8')) as LocalState;
-    process.kill(s.pid, 0); // still running?
-    return s;
-  } catch {
-    return undefined;
+/** The most recently started local run still going (the files of runs whose process is gone are removed). */
+export function liveLocalRun(dir = homePath('runs')): LocalRunState | undefined {
+  if (!existsSync(dir)) return undefined;
+  let best: LocalRunState | undefined;
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.json')) continue;
+    const file = join(dir, f);
+    let s: LocalRunState;
+    try {
+      s = JSON.parse(readFileSync(file, 'utf8')) as LocalRunState;
+      process.kill(s.pid, 0); // still running?
+    } catch {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (!best || s.startedAt > best.startedAt) best = s;
   }
+  return best;
 }
 
 /** A stack's outputs, key → value. */
@@ -107,7 +123,12 @@ function resourcesFromOutputs(stack: string, outputs: Record<string, string>): R
   return { bucket: get('bucket'), queueUrl: get('queueUrl'), dlqUrl: get('dlqUrl'), jobsTable: get('jobsTable'), answersTable: get('answersTable') };
 }
 
-export async function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedTarget> {
+/**
+ * Where a command acts, in this order: --stack; every resource named (flags or LONGSIGHT_*); a
+ * local run still going; with `allowHistory` (commands that only read the tables), the local
+ * history of finished runs; otherwise an error that says what to pass.
+ */
+export async function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv = process.env, how: { allowHistory?: boolean } = {}): Promise<ResolvedTarget> {
   const sdkEnv: Record<string, string> = {};
   if (opts.region) {
     sdkEnv.AWS_REGION = opts.region;
@@ -133,8 +154,8 @@ export async function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv 
   }
   const complete = Object.values(fromFlagsOrEnv).every(Boolean);
   if (complete) return { resources: fromFlagsOrEnv as Resources, env: sdkEnv, source: 'flags/environment' };
-  const local = readLocalState();
-  if (local && !opts.endpoint) {
+  const local = opts.endpoint ? undefined : liveLocalRun(homePath('runs', env));
+  if (local) {
     return {
       resources: { ...local.resources, ...(Object.fromEntries(Object.entries(fromFlagsOrEnv).filter(([, v]) => v)) as Partial<Resources>) },
       env: { ...local.env, ...sdkEnv },
@@ -142,10 +163,19 @@ export async function resolveTarget(opts: TargetOptions, env: NodeJS.ProcessEnv 
       extractConfig: local.extractConfig,
     };
   }
+  const nothingNamed = !opts.endpoint && Object.values(fromFlagsOrEnv).every((v) => !v);
+  if (how.allowHistory && nothingNamed) {
+    return {
+      resources: { bucket: DEFAULT_RESOURCE_NAMES.bucket, queueUrl: '', dlqUrl: '', jobsTable: DEFAULT_RESOURCE_NAMES.jobsTable, answersTable: DEFAULT_RESOURCE_NAMES.answersTable },
+      env: {},
+      history: true,
+      source: `the local history of finished runs (${homePath('history', env)})`,
+    };
+  }
   const missing = (Object.keys(fromFlagsOrEnv) as (keyof Resources)[]).filter((k) => !fromFlagsOrEnv[k]);
   throw new Error(
     `no Longsight deployment to talk to: pass --stack NAME (a deployed environment, e.g. Longsight-prod), or every resource (missing: ${missing
       .map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`)
-      .join(', ')}; or the LONGSIGHT_* variables), or keep a local run going with \`npm start -- --keep-running\` in another terminal`,
+      .join(', ')}; or the LONGSIGHT_* variables), or keep a local run going with \`longsight run --keep-running\` in another terminal`,
   );
 }

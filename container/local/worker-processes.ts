@@ -4,7 +4,8 @@
  * the stack sets. Their JSON logs go to a log file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -26,8 +27,9 @@ export function workerEntry(): string {
   return join(__dirname, '..', 'worker', 'main');
 }
 
-export function spawnWorkers(count: number, env: Record<string, string>, logFile: string): { workers: WorkerProcess[]; log: WriteStream } {
-  const log = createWriteStream(logFile, { flags: 'a' });
+/** Starts `count` worker processes; their output goes to `logTo` (a stream, or a file appended to: returned as `log`). */
+export function spawnWorkers(count: number, env: Record<string, string>, logTo: string | Writable): { workers: WorkerProcess[]; log: Writable } {
+  const log = typeof logTo === 'string' ? createWriteStream(logTo, { flags: 'a' }) : logTo;
   const workers: WorkerProcess[] = [];
   for (let i = 1; i <= count; i++) {
     const id = `local-worker-${i}`;

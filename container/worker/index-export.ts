@@ -27,8 +27,7 @@ export interface ExportInput {
   job: Partial<JobItem>;
   answers: readonly Omit<AnswerItem, 'runToken'>[];
   completion: CompletionRecord;
-  /** GPU-hour price (absent: cost_usd is null) and how many jobs share one GPU. */
-  usdPerGpuHour?: number;
+  /** How many jobs share one GPU (their GPU seconds are split). */
   jobsPerWorker: number;
 }
 
@@ -74,7 +73,8 @@ export function exportRecords(input: ExportInput): ExportRecord[] {
     job_total_ms: orNull(c.timings.totalMs),
     answer_latency_ms: a.latencyMs,
     gpu_seconds: gpuSeconds === undefined ? null : gpuSeconds / n,
-    cost_usd: gpuSeconds === undefined || input.usdPerGpuHour === undefined ? null : ((gpuSeconds / 3600) * input.usdPerGpuHour) / n,
+    // The job's own cost record (its instance type's price, shared the same way), split over its answers.
+    cost_usd: c.cost?.usd === undefined ? null : c.cost.usd / n,
     profile,
     dt,
   }));

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AnswerItem, JobItem, JobMessage, PoolingSchedule, Timings, TransferBytesRecord } from '../../lib/contracts';
+import type { AnswerItem, JobCost, JobItem, JobMessage, JobProgress, PoolingSchedule, Timings, TransferBytesRecord } from '../../lib/contracts';
 
 export interface JobStoreTables {
   jobsTable: string;
@@ -41,6 +41,8 @@ export interface CompletionRecord {
   modelId: string;
   fallback?: string;
   transferBytes?: TransferBytesRecord;
+  cost?: JobCost;
+  frameSpan?: { firstSeconds: number; lastSeconds: number };
 }
 
 const isConditionFailure = (e: unknown) => (e as { name?: string })?.name === 'ConditionalCheckFailedException';
@@ -111,7 +113,9 @@ export class JobStore {
             UpdateExpression:
               'SET #status = :running, attempts = :attempt, runToken = :token, workerId = :worker, updatedAt = :now, ' +
               'videoUri = if_not_exists(videoUri, :videoUri), video = if_not_exists(video, :video), createdAt = if_not_exists(createdAt, :now), ' +
-              'questions = if_not_exists(questions, :questions), settings = if_not_exists(settings, :settings), timings = if_not_exists(timings, :empty)',
+              'questions = if_not_exists(questions, :questions), settings = if_not_exists(settings, :settings), timings = if_not_exists(timings, :empty) ' +
+              // An earlier attempt's progress says nothing about this one.
+              'REMOVE progress',
             ConditionExpression: item
               ? '(#status = :queued OR (#status = :running AND updatedAt < :stale)) AND (attempts = :prev OR attribute_not_exists(attempts))'
               : 'attribute_not_exists(jobId)',
@@ -142,16 +146,30 @@ export class JobStore {
   }
 
   /** Refreshes the lease; false when this delivery no longer owns the job. */
-  async heartbeat(jobId: string, runToken: string): Promise<boolean> {
+  heartbeat(jobId: string, runToken: string): Promise<boolean> {
+    return this.updateOwned(jobId, runToken, 'SET updatedAt = :now', { ':now': this.now().toISOString() });
+  }
+
+  /**
+   * Records the running job's progress (stage, share done, ETA); false when this delivery no longer
+   * owns the job. It leaves updatedAt alone: that is the lease the heartbeat keeps, and the
+   * reconciler's "still as read" conditions compare it.
+   */
+  progress(jobId: string, runToken: string, progress: JobProgress): Promise<boolean> {
+    return this.updateOwned(jobId, runToken, 'SET progress = :progress', { ':progress': progress });
+  }
+
+  /** An update only the owner of the RUNNING job may make; false when this delivery no longer owns it. */
+  private async updateOwned(jobId: string, runToken: string, updateExpression: string, values: Record<string, unknown>): Promise<boolean> {
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.tables.jobsTable,
           Key: { jobId },
-          UpdateExpression: 'SET updatedAt = :now',
+          UpdateExpression: updateExpression,
           ConditionExpression: 'runToken = :token AND #status = :running',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':now': this.now().toISOString(), ':token': runToken, ':running': 'RUNNING' },
+          ExpressionAttributeValues: { ...values, ':token': runToken, ':running': 'RUNNING' },
         }),
       );
       return true;
@@ -215,7 +233,15 @@ export class JobStore {
       values[':transferBytes'] = rec.transferBytes;
       sets.push('transferBytes = :transferBytes');
     }
-    const removes = ['reason'];
+    if (rec.cost) {
+      values[':cost'] = rec.cost;
+      sets.push('cost = :cost');
+    }
+    if (rec.frameSpan) {
+      values[':frameSpan'] = rec.frameSpan;
+      sets.push('frameSpan = :frameSpan');
+    }
+    const removes = ['reason', 'progress'];
     if (rec.fallback) {
       values[':fallback'] = rec.fallback;
       sets.push('fallback = :fallback');
@@ -275,7 +301,7 @@ export class JobStore {
         new UpdateCommand({
           TableName: this.tables.jobsTable,
           Key: { jobId: seen.jobId },
-          UpdateExpression: 'SET #status = :queued, reason = :reason, updatedAt = :now, enqueuedAt = if_not_exists(enqueuedAt, :now), resends = if_not_exists(resends, :zero) + :one REMOVE extractLease',
+          UpdateExpression: 'SET #status = :queued, reason = :reason, updatedAt = :now, enqueuedAt = if_not_exists(enqueuedAt, :now), resends = if_not_exists(resends, :zero) + :one REMOVE extractLease, progress',
           ConditionExpression: condition,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':queued': 'QUEUED', ':reason': reason.slice(0, 2000), ':now': this.now().toISOString(), ':zero': 0, ':one': 1, ...values },
@@ -294,7 +320,7 @@ export class JobStore {
         new UpdateCommand({
           TableName: this.tables.jobsTable,
           Key: { jobId },
-          UpdateExpression: 'SET #status = :status, reason = :reason, updatedAt = :now',
+          UpdateExpression: 'SET #status = :status, reason = :reason, updatedAt = :now REMOVE progress',
           ConditionExpression: condition,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':status': status, ':reason': reason.slice(0, 2000), ':now': this.now().toISOString(), ...condValues },

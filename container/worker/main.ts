@@ -12,6 +12,12 @@ import { startHealthReporter, type HealthState } from './health-file';
 import { createEmfMetrics } from './metrics';
 import { ensureModelPackage } from './model-cache';
 import { startWorker } from './worker';
+import { resolvePricing } from './pricing';
+import { CPU_TIME_SPEC } from './job-progress';
+import type { WorkerPricing } from './process-job';
+import { GPU_INSTANCE_TYPES } from '../../lib/contracts';
+import { loadPlanModel } from '../plan/model-dims';
+import { GPU_SPECS } from '../plan/time';
 
 export type EngineFactory = (modelDir: string, config: WorkerConfig, log: Logger) => Promise<AnswerEngine>;
 
@@ -25,6 +31,18 @@ export const onnxEngineFactory: EngineFactory = async (modelDir, config) => {
   const { createIsolatedEngine } = await import('../runtime/isolated-engine');
   return createIsolatedEngine({ modelDir, executionProvider: config.model.executionProvider, threads: config.model.threads });
 };
+
+/** The model's dimensions and the device's figures, for the progress estimate; undefined when the package cannot be described. */
+function timeModelFor(modelDir: string, pricing: WorkerPricing, log: Logger) {
+  try {
+    const gpu = pricing.instanceType ? GPU_INSTANCE_TYPES[pricing.instanceType]?.gpu : undefined;
+    // An unknown instance's GPU: the ratios of a mid-range one (A10G) are as good a guess as any.
+    return { model: loadPlanModel(modelDir), spec: pricing.device === 'gpu' ? GPU_SPECS[gpu ?? 'A10G'] : CPU_TIME_SPEC };
+  } catch (e) {
+    log.warn('no time model for progress estimates: stages weigh alike', { error: (e as Error).message });
+    return undefined;
+  }
+}
 
 export interface WorkerProcessOptions {
   env?: NodeJS.ProcessEnv;
@@ -70,6 +88,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
     engine = await (opts.createEngine ?? onnxEngineFactory)(modelDir, we.config, log);
     log.info('model loaded', { modelDir, modelId: we.modelId ?? engine.modelId, executionProvider: we.config.model.executionProvider });
 
+    const pricing = resolvePricing(we.config);
+    log.info('pricing', { ...pricing });
     const metrics = createEmfMetrics(we.config.metrics.namespace, we.config.metrics.dimensions, we.config.metrics.enabled);
     const worker = startWorker({
       clients,
@@ -82,6 +102,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
       workerId: we.workerId,
       modelId: we.modelId,
       ecsAgentUri: env.ECS_AGENT_URI || undefined,
+      timeModel: timeModelFor(modelDir, pricing, log),
+      pricing,
       log,
       metrics,
       onOutcome: (o) => {

@@ -14,17 +14,20 @@
 import { performance } from 'node:perf_hooks';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { JOB_ID_PATTERN, parseJobMessage, type AnswerItem, type InferenceSettings, type JobItem, type JobMessage } from '../../lib/contracts';
+import { JOB_ID_PATTERN, parseJobMessage, type AnswerItem, type InferenceSettings, type JobCost, type JobItem, type JobMessage } from '../../lib/contracts';
 import type { Logger } from '../../lib/log';
 import type { AnswerEngine, EngineResult } from '../runtime/engine';
 import { classifyFailure, errorMessage, isRetryableAwsError, JobAbandonedError, PermanentJobError } from './errors';
 import { loadFrames, uniformSubset } from './frame-loader';
 import { startHeartbeat, type Heartbeat } from './heartbeat';
 import { exportRecords, writeExport } from './index-export';
+import { createProgressReporter, stageWeights, type ProgressReporter } from './job-progress';
 import type { ClaimResult, CompletionRecord, JobStore } from './job-store';
 import type { Metrics } from './metrics';
 import { retryUntil } from './retry';
 import type { WorkerConfig } from '../../lib/contracts';
+import type { PlanModel } from '../plan/model-dims';
+import type { GpuSpec } from '../plan/time';
 
 export interface JobDeps {
   s3: S3Client;
@@ -41,6 +44,33 @@ export interface JobDeps {
   metrics: Metrics;
   /** Aborted (with a JobAbandonedError) when the worker must give its jobs back now. */
   stopSignal: AbortSignal;
+  /** The model's dimensions and the device, for the progress estimate's stage weights (job-progress.ts). */
+  timeModel?: { model: PlanModel; spec?: GpuSpec };
+  /** Where this worker runs and what an hour of its GPU (or CPU) costs, for each job's `cost`. */
+  pricing?: WorkerPricing;
+}
+
+export interface WorkerPricing {
+  device: 'gpu' | 'cpu';
+  /** An EC2 instance type, "local", or absent when unknown. */
+  instanceType?: string;
+  /** USD per hour of the one GPU a job holds; absent when unpriced. */
+  usdPerHour?: number;
+}
+
+/**
+ * A job's cost: the seconds it held the worker × the hourly price of one GPU, shared by the
+ * `sharedBy` jobs a worker runs on that GPU at once (usd absent when unpriced).
+ */
+export function jobCost(seconds: number, pricing: WorkerPricing | undefined, sharedBy = 1): JobCost {
+  const s = Math.round(seconds * 1000) / 1000;
+  const cost: JobCost = { seconds: s, device: pricing?.device ?? 'gpu' };
+  if (pricing?.instanceType) cost.instanceType = pricing.instanceType;
+  if (pricing?.usdPerHour !== undefined) {
+    cost.usdPerHour = pricing.usdPerHour;
+    cost.usd = Math.round(((s / 3600) * pricing.usdPerHour * 1e6) / sharedBy) / 1e6;
+  }
+  return cost;
 }
 
 export type JobOutcome =
@@ -122,6 +152,8 @@ interface Run extends Delivery {
   claimedAt?: number;
   /** The job item as this delivery claimed it. */
   job?: Partial<JobItem>;
+  /** Set once claimed: the job's stages written to its item at a bounded rate. */
+  progress?: ProgressReporter;
   close(): void;
 }
 
@@ -212,6 +244,7 @@ async function readMessage(d: Delivery): Promise<{ msg: JobMessage } | { outcome
 function startRun(d: Delivery, msg: JobMessage): Run {
   const { deps } = d;
   const log = deps.log.child({ jobId: msg.jobId, messageId: d.message.MessageId, receiveCount: d.receiveCount });
+  log.info('job received', { video: `s3://${msg.video.bucket}/${msg.video.key}`, frames: msg.frames.count, questions: msg.questions.length });
   const jobAbort = new AbortController();
   const onStop = () => jobAbort.abort(deps.stopSignal.reason ?? new JobAbandonedError('stopping', 'the worker is stopping'));
   deps.stopSignal.addEventListener('abort', onStop, { once: true });
@@ -233,6 +266,7 @@ function startRun(d: Delivery, msg: JobMessage): Run {
     heartbeat,
     close() {
       heartbeat.stop();
+      void this.progress?.stop();
       deps.stopSignal.removeEventListener('abort', onStop);
     },
   };
@@ -251,9 +285,33 @@ async function claimJob(run: Run): Promise<ClaimResult> {
     run.claimedAt = Date.now();
     run.job = claim.item;
     run.heartbeat.setLease(() => store.heartbeat(run.msg.jobId, token));
+    run.progress = startProgress(run, token);
     run.log.info('job started', { attempt: claim.attempt, frames: run.msg.frames.count, questions: run.msg.questions.length });
   }
   return claim;
+}
+
+/** The job's progress reporter: stage weights from the planner's time model, writes conditional on this delivery's token. */
+function startProgress(run: Run, token: string): ProgressReporter {
+  const { deps, msg } = run;
+  const weights = stageWeights(
+    { frames: msg.frames.count, pooling: msg.settings.pooling, questions: msg.questions.map((q) => q.text), maxNewTokens: msg.settings.maxNewTokens },
+    deps.timeModel?.model,
+    deps.timeModel?.spec,
+  );
+  return createProgressReporter({
+    weights,
+    startedAt: run.claimedAt!,
+    minIntervalMs: deps.config.progressIntervalSeconds * 1000,
+    write: async (p) => {
+      try {
+        await deps.store.progress(msg.jobId, token, p);
+      } catch (e) {
+        // Progress is a courtesy to whoever watches: it never fails or slows the job.
+        run.log.debug('could not record progress', { error: errorMessage(e) });
+      }
+    },
+  });
 }
 
 /**
@@ -287,24 +345,41 @@ export function handBackDelaySeconds(claim: Extract<ClaimResult, { outcome: 'hel
 /** 3. Frames, from the manifest the extraction wrote. */
 async function loadJobFrames(run: Run): Promise<Frames> {
   const t0 = performance.now();
-  const loaded = await raceAbort(loadFrames(run.deps.s3, run.msg, run.deps.config.frameFetchConcurrency, run.signal), run.signal);
-  return { frames: loaded.frames, durationSeconds: loaded.manifest.durationSeconds, fetchMs: performance.now() - t0 };
+  const onLoaded = (done: number, total: number) => run.progress?.report('frames', done, total);
+  const loaded = await raceAbort(loadFrames(run.deps.s3, run.msg, run.deps.config.frameFetchConcurrency, run.signal, onLoaded), run.signal);
+  const fetchMs = performance.now() - t0;
+  run.log.info('frames loaded', { frames: loaded.frames.length, ms: Math.round(fetchMs) });
+  return { frames: loaded.frames, durationSeconds: loaded.manifest.durationSeconds, fetchMs };
 }
 
 /** 4. Inference, with one retry on the fallback settings after out-of-memory or a sequence over budget. */
 async function runEngine(run: Run, { frames, durationSeconds }: Frames): Promise<EngineRun> {
   const { msg, log } = run;
-  const answer = (settings: InferenceSettings, indices: number[]) =>
-    raceAbort(
+  const answer = async (settings: InferenceSettings, indices: number[]) => {
+    const onProgress = (e: { stage: 'vision' | 'prefill' | 'decode'; done: number; total: number }) => run.progress?.report(e.stage, e.done, e.total);
+    const timestamps = indices.map((i) => msg.frames.timestamps[i]);
+    const result = await raceAbort(
       run.deps.engine.answer({
         frames: indices.map((i) => frames[i]),
         questions: msg.questions,
         settings,
-        video: { durationSeconds, timestamps: indices.map((i) => msg.frames.timestamps[i]) },
+        video: { durationSeconds, timestamps },
         signal: run.signal,
+        onProgress,
       }),
       run.signal,
-    ).then((result) => ({ result, frameTimestamps: indices.map((i) => msg.frames.timestamps[i]) }));
+    );
+    const t = result.timings;
+    log.info('inference done', {
+      frameDecodeMs: Math.round(t.frameDecodeMs),
+      visionMs: Math.round(t.visionMs),
+      prefillMs: Math.round(t.prefillMs),
+      decodeMs: Math.round(t.decodeMs),
+      visualTokens: result.visualTokens,
+      generatedTokens: result.answers.reduce((n, a) => n + a.generatedTokens, 0),
+    });
+    return { result, frameTimestamps: timestamps };
+  };
   try {
     return await answer(msg.settings, frames.map((_, i) => i));
   } catch (e) {
@@ -362,6 +437,9 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
     const ok = await retryUntil(() => deps.store.putAnswer(answer), writeRetry);
     if (!ok) throw new JobAbandonedError('lost-ownership', 'a later delivery already answered this job');
   }
+  log.info('answers written', { answers: msg.questions.length });
+  await run.progress?.stop();
+  const totalMs = Date.now() - run.claimedAt!;
   const completion: CompletionRecord = {
     timings: {
       queueWaitMs: Math.max(0, run.claimedAt! - Date.parse(msg.enqueuedAt)),
@@ -369,7 +447,7 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
       visionMs: result.timings.visionMs,
       prefillMs: result.timings.prefillMs,
       decodeMs: result.timings.decodeMs,
-      totalMs: Date.now() - run.claimedAt!,
+      totalMs,
     },
     tokens: {
       visual: result.visualTokens,
@@ -384,6 +462,8 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
     modelId,
     fallback: extra.fallback,
     transferBytes: result.transferBytes,
+    cost: jobCost(totalMs / 1000, deps.pricing, deps.config.jobsPerWorker),
+    frameSpan: { firstSeconds: Math.min(...extra.frameTimestamps), lastSeconds: Math.max(...extra.frameTimestamps) },
   };
   await exportAnswers(run, answers, completion);
   const done = await retryUntil(() => deps.store.complete(msg.jobId, token, completion), writeRetry);
@@ -397,7 +477,7 @@ async function recordResult(run: Run, result: EngineResult, extra: { frameFetchM
 async function exportAnswers(run: Run, answers: AnswerItem[], completion: CompletionRecord): Promise<void> {
   const { deps, msg, log } = run;
   if (!deps.config.export.enabled) return;
-  const records = exportRecords({ msg, job: run.job ?? {}, answers, completion, usdPerGpuHour: deps.config.export.usdPerGpuHour, jobsPerWorker: deps.config.jobsPerWorker });
+  const records = exportRecords({ msg, job: run.job ?? {}, answers, completion, jobsPerWorker: deps.config.jobsPerWorker });
   const key = await retryUntil(() => writeExport(deps.s3, msg.video.bucket, records), {
     deadlineMs: deps.config.finalWriteRetrySeconds * 1000,
     retryable: isRetryableAwsError,
@@ -420,6 +500,7 @@ async function finishDelivery(run: Run, { result, fallback }: EngineRun): Promis
 /** 7. Something went wrong: release the job for a retry, or record it FAILED (errors.ts says which). */
 async function settleFailure(run: Run, e: unknown): Promise<JobOutcome> {
   run.heartbeat.stop();
+  await run.progress?.stop();
   const kind = classifyFailure(e);
   if (kind === 'aborted') return abandon(run, e);
   if (kind === 'permanent' || kind === 'fallback') return failPermanently(run, errorMessage(e));

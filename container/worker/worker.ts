@@ -12,7 +12,8 @@ import { startDeadLetterSweeper } from './dead-letters';
 import { JobAbandonedError } from './errors';
 import { JobStore } from './job-store';
 import type { Metrics } from './metrics';
-import { processMessage, type JobOutcome } from './process-job';
+import { resolvePricing } from './pricing';
+import { processMessage, type JobDeps, type JobOutcome, type WorkerPricing } from './process-job';
 import { startPoller } from './queue-poller';
 import { startTaskProtection } from './task-protection';
 
@@ -32,6 +33,10 @@ export interface WorkerOptions {
   onOutcome?: (outcome: JobOutcome) => void;
   /** ECS_AGENT_URI: with it, the task protects itself from scale-in while a job runs (task-protection.ts). */
   ecsAgentUri?: string;
+  /** The model's dimensions and the device, for the progress estimate (absent: stages weigh alike). */
+  timeModel?: JobDeps['timeModel'];
+  /** Where the worker runs and its price (default: resolved from config.pricing). */
+  pricing?: WorkerPricing;
 }
 
 export interface WorkerStats {
@@ -72,6 +77,8 @@ export function startWorker(o: WorkerOptions): RunningWorker {
     log: o.log,
     metrics: o.metrics,
     stopSignal: stopJobs.signal,
+    timeModel: o.timeModel,
+    pricing: o.pricing ?? resolvePricing(o.config),
   };
   const poller = startPoller({
     sqs: o.clients.sqs,

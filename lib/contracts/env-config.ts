@@ -33,6 +33,28 @@ export const GPU_INSTANCE_TYPES: Record<string, { gpu: GpuModel; gpuMemoryGiB: n
 };
 export type GpuModel = 'T4' | 'A10G' | 'L4' | 'L40S' | 'A100-40GB' | 'H100-80GB';
 
+/**
+ * The price table in effect: USD per instance-hour for every known instance type, the built-in
+ * on-demand prices above with `overrides` (an environment's `pricing.usdPerHour`: spot, savings
+ * plans, another region) on top. The planner (`longsight plan --price`) and the job records
+ * (`cost` on the job item) read prices through this one table.
+ */
+export function instancePrices(overrides: Partial<Record<string, number>> = {}): Record<string, number> {
+  const table: Record<string, number> = {};
+  for (const [type, spec] of Object.entries(GPU_INSTANCE_TYPES)) table[type] = spec.onDemandUsdPerHour;
+  for (const [type, usd] of Object.entries(overrides)) if (usd !== undefined) table[type] = usd;
+  return table;
+}
+
+/** USD per hour of one GPU of `instanceType` (instance price ÷ its GPUs: one job runs on one GPU), or undefined for an unpriced type. */
+export function usdPerGpuHour(instanceType: string, prices: Record<string, number>): number | undefined {
+  const usd = prices[instanceType];
+  if (usd === undefined) return undefined;
+  return usd / (GPU_INSTANCE_TYPES[instanceType]?.gpus ?? 1);
+}
+
+const InstanceTypeSchema = z.enum(Object.keys(GPU_INSTANCE_TYPES) as [string, ...string[]]);
+
 const S3UriSchema = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/prefix/');
 
 export const ExtractionConfigSchema = z.strictObject({
@@ -60,7 +82,7 @@ export const EnvironmentConfigSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1').optional(),
   gpu: z.strictObject({
     instanceTypes: z
-      .array(z.enum(Object.keys(GPU_INSTANCE_TYPES) as [string, ...string[]]))
+      .array(InstanceTypeSchema)
       .min(1)
       .default(['g5.xlarge']),
     maxWorkers: z.int().min(1).max(100).default(2),
@@ -112,6 +134,16 @@ export const EnvironmentConfigSchema = z.strictObject({
       visibilityTimeoutSeconds: z.int().min(30).max(43200).default(300),
       maxReceiveCount: z.int().min(1).max(10).default(3),
       oldestMessageAlarmSeconds: z.int().min(60).default(3600),
+    })
+    .prefault({}),
+  /**
+   * Prices used for the cost of each job (`status`, `answers`, `jobs`): USD per instance-hour by
+   * instance type, overriding the built-in on-demand prices (GPU_INSTANCE_TYPES) for this
+   * environment, e.g. its spot or savings-plan rate, or another region's price.
+   */
+  pricing: z
+    .strictObject({
+      usdPerHour: z.partialRecord(InstanceTypeSchema, z.number().min(0)).default({}),
     })
     .prefault({}),
   /** The scheduled reconciler (lambda/reconcile): re-queues or fails jobs whose message was lost, reads the DLQ. */

@@ -52,6 +52,45 @@ export const TransferBytesSchema = z.strictObject({
 });
 export type TransferBytesRecord = z.infer<typeof TransferBytesSchema>;
 
+/** What the worker is doing while a job is RUNNING: frames from S3, then the engine's stages. */
+export const JOB_STAGES = ['frames', 'vision', 'prefill', 'decode'] as const;
+export type JobStage = (typeof JOB_STAGES)[number];
+
+/**
+ * The running job's progress, written by its worker at a bounded rate (and removed when the job
+ * leaves RUNNING). `fraction` and `etaSeconds` are the worker's estimate for the whole job.
+ */
+export const JobProgressSchema = z.strictObject({
+  stage: z.enum(JOB_STAGES),
+  /** frames: frames loaded; vision: frames encoded; prefill: the video's prefix (0/1); decode: questions answered. */
+  done: z.int().min(0),
+  total: z.int().min(0),
+  /** Share of the job's work done, 0–1 (stages weighted by the planner's time model). */
+  fraction: z.number().min(0).max(1),
+  /** Seconds left as estimated when written; absent until there is something to estimate from. */
+  etaSeconds: z.number().min(0).optional(),
+  /** When it was written (`etaSeconds` counts from here). */
+  at: z.iso.datetime(),
+});
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+/**
+ * What a finished job cost: the seconds it held its worker (claim to answers written: the GPU, or
+ * the CPU of a local run, does nothing else meanwhile) × the hourly price of one GPU of the
+ * instance it ran on, from the price table in effect then (lib/contracts/env-config.ts,
+ * overridable per environment). No price is recorded when the instance type is unknown or local.
+ */
+export const JobCostSchema = z.strictObject({
+  seconds: z.number().min(0),
+  device: z.enum(['gpu', 'cpu']),
+  /** An EC2 instance type, or "local" for `longsight run` on this machine. */
+  instanceType: z.string().min(1).optional(),
+  /** USD per hour of one GPU on that instance (instance price ÷ its GPUs: one job runs on one GPU). */
+  usdPerHour: z.number().min(0).optional(),
+  usd: z.number().min(0).optional(),
+});
+export type JobCost = z.infer<typeof JobCostSchema>;
+
 export const JobItemSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_PATTERN),
   videoUri: z.string().startsWith('s3://'),
@@ -90,6 +129,12 @@ export const JobItemSchema = z.strictObject({
   poolingUsed: PoolingScheduleSchema.optional(),
   framesUsed: z.int().min(1).optional(),
   transferBytes: TransferBytesSchema.optional(),
+  /** The running job's stage, share done and ETA (RUNNING only). */
+  progress: JobProgressSchema.optional(),
+  /** Measured worker seconds and their price (DONE jobs). */
+  cost: JobCostSchema.optional(),
+  /** Timestamps of the first and last frame the model saw, seconds into the video (DONE jobs). */
+  frameSpan: z.strictObject({ firstSeconds: z.number().min(0), lastSeconds: z.number().min(0) }).optional(),
   /** Set when the worker retried with the fallback settings, with what it ran out of. */
   fallback: z.string().optional(),
   modelId: z.string().optional(),

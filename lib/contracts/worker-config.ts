@@ -47,6 +47,8 @@ export const WorkerConfigSchema = z
     stopTimeoutSeconds: z.number().positive().max(120).default(120),
     /** How long the final DynamoDB writes are retried (throttling, unavailability) before the job is given back. */
     finalWriteRetrySeconds: z.number().positive().max(3600).default(120),
+    /** At most one write of a running job's progress (stage, share done, ETA) per this many seconds. */
+    progressIntervalSeconds: z.number().min(0.05).max(3600).default(2),
     /** Frames fetched from S3 in parallel. */
     frameFetchConcurrency: z.int().min(1).max(256).default(16),
     model: z
@@ -73,9 +75,22 @@ export const WorkerConfigSchema = z
     /** The answers export (index/…/<jobId>.jsonl in the video's bucket): one line per answer of every finished job. */
     export: z
       .strictObject({
+        /** cost_usd is the job's cost (pricing below) split over its answers. */
         enabled: z.boolean().default(true),
-        /** Price of one GPU-hour (the stack: the preferred instance type's on-demand price / its GPUs); absent: cost_usd is null. */
-        usdPerGpuHour: z.number().min(0).optional(),
+      })
+      .prefault({}),
+    /**
+     * What a job's cost is computed from: the instance type the worker runs on (given, read from
+     * a file the instance's user data writes, or the only type in the table) and the price table
+     * (USD per instance-hour; GPU_INSTANCE_TYPES says how many GPUs share it). Locally: "local",
+     * no prices (the CPU seconds are recorded, unpriced).
+     */
+    pricing: z
+      .strictObject({
+        instanceType: z.string().min(1).optional(),
+        /** A file holding the instance type (the stack's user data writes it from the instance metadata). */
+        instanceTypeFile: z.string().min(1).optional(),
+        usdPerHour: z.record(z.string(), z.number().min(0)).default({}),
       })
       .prefault({}),
     metrics: z

@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EnvironmentConfig, GPU_INSTANCE_TYPES } from '../contracts/env-config';
+import { EnvironmentConfig, GPU_INSTANCE_TYPES, instancePrices, usdPerGpuHour } from '../contracts/env-config';
 import { ENV } from '../contracts/runtime-env';
 import { FRAMES_PREFIX, INDEX_PREFIX } from '../contracts/s3-layout';
 import { METRICS_NAMESPACE, WorkerConfig, WorkerConfigSchema } from '../contracts/worker-config';
@@ -32,6 +32,12 @@ export const WORKER_CONTAINER_NAME = 'worker';
 /** On the instance: model packages persist here across task restarts (mounted at MODEL_CACHE_IN_CONTAINER). */
 export const MODEL_CACHE_ON_HOST = '/var/lib/longsight/models';
 export const MODEL_CACHE_IN_CONTAINER = '/models';
+/**
+ * The instance type, written by the instance's user data from its metadata into the shared cache
+ * folder: the container cannot reach the instance metadata (hop limit 1, below), and the worker
+ * prices each job by the instance it ran on (spot pools mix types).
+ */
+export const INSTANCE_TYPE_FILE = '.instance-type';
 /** Root volume of a GPU instance: the CUDA image (~10 GB) plus model packages (7B fp16 ~16 GB) with room to update both. */
 export const ROOT_VOLUME_GIB = 200;
 
@@ -44,19 +50,26 @@ export interface TaskSize {
   memoryReservationMiB: number;
 }
 
+/** The environment's price table (built-in on-demand prices, its `pricing.usdPerHour` on top) for the instance types it runs. */
+export function workerPrices(config: EnvironmentConfig): Record<string, number> {
+  const table = instancePrices(config.pricing.usdPerHour);
+  return Object.fromEntries(config.gpu.instanceTypes.map((t) => [t, table[t]]));
+}
+
+/**
+ * What one GPU-hour of the preferred (first) instance type costs in the environment's price table,
+ * for the archive's cost estimates (`longsight index --dry-run`, the report); a job's own cost uses
+ * the type it ran on.
+ */
+export function preferredUsdPerGpuHour(config: EnvironmentConfig): number {
+  const type = config.gpu.instanceTypes[0];
+  return usdPerGpuHour(type, workerPrices(config))!;
+}
+
 /**
  * One task per GPU, sized so it fits every allowed instance type: the per-GPU share of the
  * smallest type, less headroom for the OS and the ECS agent (about 15% of memory, a quarter vCPU).
  */
-/**
- * What one GPU-hour costs in the environment, for the export's cost_usd: the preferred (first)
- * instance type's on-demand price per GPU (spot capacity costs less: an upper bound).
- */
-export function usdPerGpuHour(instanceTypes: readonly string[]): number {
-  const spec = GPU_INSTANCE_TYPES[instanceTypes[0]];
-  return spec.onDemandUsdPerHour / spec.gpus;
-}
-
 export function taskSize(instanceTypes: readonly string[]): TaskSize {
   const specs = instanceTypes.map((t) => {
     const spec = GPU_INSTANCE_TYPES[t];
@@ -130,7 +143,8 @@ export class GpuWorkerService extends Construct {
       maxReceiveCount: config.queue.maxReceiveCount,
       stopTimeoutSeconds: WORKER_STOP_TIMEOUT_SECONDS,
       metrics: { namespace: METRICS_NAMESPACE, dimensions: props.metricDimensions },
-      export: { enabled: true, usdPerGpuHour: usdPerGpuHour(config.gpu.instanceTypes) },
+      export: { enabled: true },
+      pricing: { instanceTypeFile: `${MODEL_CACHE_IN_CONTAINER}/${INSTANCE_TYPE_FILE}`, usdPerHour: workerPrices(config) },
     });
 
     this.service = new ecsPatterns.QueueProcessingEc2Service(this, 'Service', {
@@ -194,6 +208,9 @@ export class GpuWorkerService extends Construct {
       `mkdir -p ${MODEL_CACHE_ON_HOST}`,
       // The worker runs as a non-root user: the shared cache must be writable for it.
       `chmod 1777 ${MODEL_CACHE_ON_HOST}`,
+      // IMDSv2 from the host (one hop): the worker prices its jobs by this instance type.
+      `IMDS_TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') && ` +
+        `curl -sf -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" http://169.254.169.254/latest/meta-data/instance-type > ${MODEL_CACHE_ON_HOST}/${INSTANCE_TYPE_FILE} || true`,
       `echo ECS_CONTAINER_STOP_TIMEOUT=${WORKER_STOP_TIMEOUT_SECONDS}s >> /etc/ecs/ecs.config`,
       ...(config.gpu.spot ? ['echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config'] : []),
     );

@@ -11,7 +11,7 @@ import { AccessLogBucket } from './access-log-bucket';
 import { AnswersQuery } from './answers-query';
 import { BackfillStateMachine } from './backfill-state-machine';
 import { ExtractionFunction, extractRuntimeConfig } from './extraction-function';
-import { GpuWorkerService, usdPerGpuHour } from './gpu-worker-service';
+import { GpuWorkerService, preferredUsdPerGpuHour } from './gpu-worker-service';
 import { IndexResultsBucket } from './index-results-bucket';
 import { JobQueue } from './job-queue';
 import { JobTables } from './job-tables';
@@ -152,7 +152,7 @@ export class LongsightStack extends Stack {
     out(ARCHIVE_OUTPUTS.resultsBucket, this.indexResults.bucket.bucketName, 'Athena query results and backfill run results (expiring)');
     out(ARCHIVE_OUTPUTS.workGroup, this.answersQuery.workGroup.name, 'Athena workgroup for `longsight query --stack`');
     out(ARCHIVE_OUTPUTS.database, this.answersQuery.databaseName, 'Glue database holding the answers table');
-    out(ARCHIVE_OUTPUTS.usdPerGpuHour, String(usdPerGpuHour(this.config.gpu.instanceTypes)), "On-demand USD per GPU-hour of the preferred instance type (the export's cost_usd)");
+    out(ARCHIVE_OUTPUTS.usdPerGpuHour, String(preferredUsdPerGpuHour(this.config)), "USD per GPU-hour of the preferred instance type in the environment's price table (cost estimates)");
     out(ARCHIVE_OUTPUTS.instanceType, this.config.gpu.instanceTypes[0], 'Preferred GPU instance type (what `longsight index --dry-run` prices jobs on)');
     out(ARCHIVE_OUTPUTS.jobsPerWorker, String(this.config.gpu.jobsPerWorker), 'Jobs one worker runs at once on its GPU');
   }

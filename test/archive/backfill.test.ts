@@ -67,7 +67,7 @@ beforeAll(async () => {
   rig = await startRig(configA.questions);
   const r = rig.local.resources;
   flags = ['--bucket', r.bucket, '--queue-url', r.queueUrl, '--dlq-url', r.dlqUrl, '--jobs-table', r.jobsTable, '--answers-table', r.answersTable];
-  worker = inProcessWorker(rig.local.clients, r, rig.engine, { export: { usdPerGpuHour: USD_PER_GPU_HOUR } });
+  worker = inProcessWorker(rig.local.clients, r, rig.engine, { pricing: { instanceType: 'g5.xlarge', usdPerHour: { 'g5.xlarge': USD_PER_GPU_HOUR } } });
   const put = (key: string, body: string) => rig.local.clients.s3.send(new PutObjectCommand({ Bucket: r.bucket, Key: key, Body: body }));
   await rig.upload(await videoFile(RECIPES.h264Mp4), 'shelf/a.mp4');
   await rig.upload(await videoFile(RECIPES.h264Mov), 'shelf/nested/deeper/b.MOV');
@@ -159,7 +159,9 @@ test('the export holds one record per answer, equal to the answers table and the
       });
       // The job's GPU time and cost, split over its answers: sums give the job's.
       expect(rec.gpu_seconds! * records.length).toBeCloseTo(job.timings.totalMs! / 1000, 9);
-      expect(rec.cost_usd! * records.length).toBeCloseTo((job.timings.totalMs! / 3_600_000) * USD_PER_GPU_HOUR, 12);
+      // The job's cost record (seconds × the price of its instance type's GPU, to the micro-dollar), split the same way.
+      expect(rec.cost_usd! * records.length).toBeCloseTo(job.cost!.usd!, 12);
+      expect(Math.abs(job.cost!.usd! - (job.timings.totalMs! / 3_600_000) * USD_PER_GPU_HOUR)).toBeLessThanOrEqual(1e-6);
     }
   }
   // a.mp4's sidecar adds a question: 3 answers; b.MOV: 2.

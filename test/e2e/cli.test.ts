@@ -48,7 +48,11 @@ test('status: the job, its timings and settings; bad ids are usage errors, unkno
   const s = await cli('status', jobId, ...flags);
   expect(s.code).toBe(0);
   expect(s.out).toMatch(new RegExp(`^${jobId}  DONE`));
-  expect(s.out).toMatch(/timings: +extract [\d.]+ s · queue/);
+  // End to end first, then what it is made of; the frames' span of the video; the worker's time as its cost.
+  expect(s.out).toMatch(/time: +[\d.]+ (ms|s) end to end \(job created → answers\)/);
+  expect(s.out).toMatch(/stages: +extract [\d.]+ s · queue [\d.]+ s · worker [\d.]+ s \(frames [\d.]+ s · vision [\d.]+ s · prefill [\d.]+ s · decode [\d.]+ s\)/);
+  expect(s.out).toMatch(/frames: +3 frames over 0:00\.\d–0:0\d\.\d \(video 3\.00 s long\)/);
+  expect(s.out).toMatch(/cost: +[\d.]+ (ms|s) of CPU on an instance of unknown type \(no price\)/);
   expect(s.out).toMatch(/settings: +3 frames · pooling K=4 s_h=2 s_l=8 · rope visual-yarn \(L_v 6272\)/);
   // Two questions share the video's prefix: its KV cache crossed out once and in twice; 12 bytes a generated token.
   expect(s.out).toMatch(/transfers: [\d.]+ MB across session runs \(pixels [\d.]+ MB, vision out [\d.]+ MB, embeddings [\d.]+ MB, KV in [\d.]+ MB \/ out [\d.]+ MB\) · 12 B per generated token/);
@@ -68,6 +72,8 @@ test('answers by job id and by video key; ask queues new questions on the same f
   expect(a.code).toBe(0);
   expect(a.out).toMatch(/^2 answers for job /);
   expect(a.out).toContain('Q: What is shown?');
+  // The job's cost once, above its first answer.
+  expect(a.out.match(/job cost: [\d.]+ (ms|s) of CPU on an instance of unknown type \(no price\)/g)).toHaveLength(1);
 
   const framesBefore = (await rig.local.clients.s3.send(new (await import('@aws-sdk/client-s3')).ListObjectsV2Command({ Bucket: rig.local.resources.bucket, Prefix: 'frames/' }))).KeyCount;
   const ask = await cli('ask', jobId, 'Who is speaking?', '--wait', '--timeout', '60', ...flags);
@@ -90,6 +96,32 @@ test('answers by job id and by video key; ask queues new questions on the same f
   expect(lines.map((l) => l.question).sort()).toEqual(['Is it day or night?', 'What is shown?', 'Who is speaking?']);
   expect(new Set(lines.map((l) => l.jobId))).toEqual(new Set([jobId, askId]));
   expect((await cli('answers', 'talks/nothing.mov', ...flags)).code).toBe(3);
+});
+
+test('jobs: newest first through the indexes, by status, by video, since a time; JSON lines; bad filters are usage errors', async () => {
+  const all = await cli('jobs', ...flags);
+  expect(all.code).toBe(0);
+  expect(all.out.split('\n')[0]).toMatch(/^JOB +STATUS +UPDATED +VIDEO +PROGRESS \/ RESULT$/);
+  expect(all.out).toMatch(new RegExp(`^${jobId}  DONE  .*s3://${rig.local.resources.bucket}/talks/keynote\\.mov  [\\d.]+ (ms|s) end to end · [\\d.]+ (ms|s) of CPU`, 'm'));
+  expect(all.out).toMatch(/\d+ jobs?, newest first, from flags\/environment$/);
+
+  const json = (await cli('jobs', '--json', ...flags)).out.split('\n').map((l) => JSON.parse(l) as { jobId: string; status: string; updatedAt: string });
+  expect(json.map((j) => j.jobId)).toContain(jobId);
+  expect([...json].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))).toEqual(json);
+
+  const byVideo = (await cli('jobs', '--video', 'talks/keynote.mov', '--json', ...flags)).out.split('\n').map((l) => JSON.parse(l) as { jobId: string; videoUri: string });
+  expect(byVideo.map((j) => j.jobId)).toContain(jobId);
+  expect(new Set(byVideo.map((j) => j.videoUri))).toEqual(new Set([`s3://${rig.local.resources.bucket}/talks/keynote.mov`]));
+
+  const done = (await cli('jobs', '--status', 'done', '--json', ...flags)).out.split('\n').map((l) => JSON.parse(l) as { status: string });
+  expect(done.every((j) => j.status === 'DONE')).toBe(true);
+  expect((await cli('jobs', '--status', 'RUNNING', ...flags)).out).toMatch(/^no jobs \(status RUNNING\) in flags\/environment$/);
+  expect((await cli('jobs', '--since', '2099-01-01', '--json', ...flags)).out).toBe('');
+  expect((await cli('jobs', '--since', '1h', '--limit', '1', '--json', ...flags)).out.split('\n')).toHaveLength(1);
+
+  const bad = await cli('jobs', '--status', 'LOST', ...flags);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toMatch(/--status: expected one of QUEUED, RUNNING, DONE, FAILED; got "LOST"/);
 });
 
 test('ask: when the job message cannot be sent, the error says so and asking again queues it (not "already asked")', async () => {
@@ -135,6 +167,9 @@ test('help and usage errors', async () => {
   expect(help.code).toBe(0);
   expect(help.out).toMatch(/Commands:[\s\S]*run \[options\] \[videos\.\.\.\][\s\S]*requeue-dlq/);
   expect(help.out).toMatch(/Exit codes: 0 ok · 1 failed .* 2 usage error · 3 not found/);
+  // The legend of s and the pooling schedule, and the pull command's options.
+  expect((await cli('run', '--help')).out).toMatch(/s = visual tokens ÷ the visual context window L_v .* pooling K=4 s_h=2 s_l=8: of every K frames the first keeps 14×14 tokens/);
+  expect((await cli('model', 'pull', '--help')).out).toMatch(/Usage: longsight model pull \[options\] <repo>[\s\S]*--revision <rev>[\s\S]*--target <ep>/);
   const planHelp = await cli('plan', '--help');
   expect(planHelp.code).toBe(0);
   expect(planHelp.out).toMatch(/^usage: longsight plan --model/);
@@ -148,8 +183,12 @@ test('help and usage errors', async () => {
   expect(notVideo.err).toMatch(/package\.json: not a video suffix Longsight extracts \(\.mp4, \.mov/);
   const missing = await cli('run', '/no/such/video.mp4');
   expect(missing.code).toBe(2);
-  expect(missing.err).toMatch(/no such video file: \/no\/such\/video\.mp4/);
+  expect(missing.err).toMatch(/no such video file or folder: \/no\/such\/video\.mp4/);
+  // Nothing named: reading commands look in the local history of finished runs; writing ones need a deployment.
   const noTarget = await cli('status', jobId);
-  expect(noTarget.code).toBe(1);
-  expect(noTarget.err).toMatch(/no Longsight deployment to talk to: pass --stack NAME/);
+  expect(noTarget.code).toBe(3);
+  expect(noTarget.err).toMatch(new RegExp(`no job ${jobId} in longsight-jobs \\(the local history of finished runs \\(.*\\)\\): for a deployment pass --stack NAME`));
+  const noQueue = await cli('ask', jobId, 'Why?');
+  expect(noQueue.code).toBe(1);
+  expect(noQueue.err).toMatch(/no Longsight deployment to talk to: pass --stack NAME/);
 });

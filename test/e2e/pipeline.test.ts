@@ -8,7 +8,9 @@
  * back from DynamoDB.
  */
 import { availableParallelism } from 'node:os';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { readFileSync } from 'node:fs';
+import { withHistory } from '../../container/local/history';
+import { listJobs, scanTable } from '../../container/local/job-queries';
 import { runPipeline } from '../../container/local/pipeline';
 import type { AnswerItem, JobItem } from '../../lib/contracts';
 import { DERIVED, RECIPES, videoFile, type Recipe } from '../support/videos';
@@ -16,16 +18,7 @@ import { captureStream } from './support/capture';
 
 jest.setTimeout(600_000);
 
-async function scan<T>(ctx: { clients: import('../../lib/aws-clients').AwsClients }, table: string): Promise<T[]> {
-  const out: T[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await ctx.clients.ddb.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
-    out.push(...((r.Items ?? []) as T[]));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
+const scan = <T>(ctx: { clients: import('../../lib/aws-clients').AwsClients }, table: string) => scanTable<T>(ctx.clients.ddb, table);
 
 test('several videos at once, two workers: every job DONE with its answers in DynamoDB; a broken upload FAILED with a reason; exit 1', async () => {
   const files = await Promise.all([videoFile(RECIPES.h264Mp4), videoFile(RECIPES.vp9Webm), videoFile(RECIPES.h265Mkv), videoFile(DERIVED.truncatedMp4)]);
@@ -79,6 +72,53 @@ test('several videos at once, two workers: every job DONE with its answers in Dy
   // Progress and the summary went to stderr.
   expect(err.text()).toMatch(/Workers: 2 local processes/);
   expect(err.text()).toMatch(/4 jobs: 3 DONE, 1 FAILED/);
+  // Each job leads with its end-to-end time; the legend of s and the pooling schedule once.
+  for (const j of good) expect(text).toMatch(new RegExp(`✔ ${j.jobId}  ${j.key.replace(/[.]/g, '\\.')}  DONE in [\\d.]+ (ms|s) \\(upload → answers\\)`));
+  expect(err.text().match(/\(s = visual tokens ÷ the visual context window L_v/g)).toHaveLength(1);
+
+  // The run's log: the Lambda's and the workers' info lines for every job, in JSON.
+  const log = readFileSync(r.logFile!, 'utf8');
+  const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; service: string; jobId?: string });
+  const said = (service: string, msg: string, jobId: string) => lines.some((l) => l.service === service && l.msg === msg && l.jobId === jobId);
+  for (const j of good) {
+    for (const msg of ['extracting frames', 'job queued']) expect(said('longsight-extract-frames', msg, j.jobId)).toBe(true);
+    for (const msg of ['job received', 'job started', 'frames loaded', 'inference done', 'answers written', 'job done']) expect(said('longsight-worker', msg, j.jobId)).toBe(true);
+    expect(said('longsight-run', 'job finished', j.jobId)).toBe(true);
+  }
+  expect(said('longsight-extract-frames', 'job failed: input cannot be processed', bad.jobId)).toBe(true);
+  expect(lines.filter((l) => l.msg === 'worker stopped')).toHaveLength(2);
+  expect(log).not.toMatch(/MaxListenersExceeded/);
+  // The finished jobs outlive the in-memory servers in the local history.
+  expect(err.text()).not.toMatch(/could not be kept/);
+  const listed = await withHistory((h) => listJobs(h.ddb, h.jobsTable, { limit: 100 }));
+  for (const j of r.jobs) expect(listed.map((x) => x.jobId)).toContain(j.jobId);
+});
+
+test('stopped midway (Ctrl-C): says what it stopped and what it kept; the finished job is in the local history', async () => {
+  // Six uploads, extracted two at a time: when the first job is printed, most are not extracted yet.
+  const base: Recipe = { kind: 'ffmpeg', ext: '.mp4', args: ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p'] };
+  const files: string[] = [];
+  for (let i = 0; i < 6; i++) files.push(await videoFile({ kind: 'remux', ext: '.mp4', of: base, args: ['-c', 'copy', '-metadata', `title=stop-${i}`] }));
+  const out = captureStream();
+  const err = captureStream();
+  const stop = new AbortController();
+  // Stop once the first job is printed.
+  const watcher = setInterval(() => {
+    if (out.text().includes('✔')) stop.abort();
+  }, 50);
+  const r = await runPipeline({ videos: files, workers: 1, frames: 2, maxNewTokens: 2, questions: ['What is shown?'], out, err, timeoutSeconds: 300, signal: stop.signal }).finally(() => clearInterval(watcher));
+  expect(r.exitCode).toBe(1);
+  const done = r.jobs.filter((j) => j.status === 'DONE');
+  expect(done.length).toBeGreaterThanOrEqual(1);
+  expect(done.length).toBeLessThan(6);
+  expect(r.jobs.filter((j) => j.reason === 'unfinished')).toHaveLength(6 - done.length);
+  expect(err.text()).toMatch(/Stopping \(Ctrl-C again to exit at once\): releasing running jobs, keeping finished ones…/);
+  const open = 6 - done.length;
+  expect(err.text()).toMatch(
+    new RegExp(`Stopped: ${open} jobs? not finished: [^.]*; gone with the in-memory servers \\(run again to redo them\\)\\. Kept: ${done.length} finished jobs? in the local history \\(\`longsight jobs\`\\), the log ${r.logFile!.replace(/[.]/g, '\\.')}\\.`),
+  );
+  const kept = await withHistory((h) => listJobs(h.ddb, h.jobsTable, { limit: 500 }));
+  for (const j of done) expect(kept.find((k) => k.jobId === j.jobId)?.status).toBe('DONE');
 });
 
 /** Sized to the machine: 20 videos per core (40 on the 2-core reference machine), at most 100. */

@@ -96,6 +96,12 @@ describe('environment selection errors (synth fails with a message naming the ke
     expect(buildWith(withEnv((dev) => (dev.reconciler = { scheduleMinutes: 0 })))).toThrow(/environments\.dev\.reconciler\.scheduleMinutes: Too small/);
   });
 
+  it('takes price overrides for known instance types only, and no negative prices', () => {
+    expect(resolveEnvironment(withEnv((dev) => (dev.pricing = { usdPerHour: { 'g5.xlarge': 0.31 } })).environments, 'dev').pricing.usdPerHour).toEqual({ 'g5.xlarge': 0.31 });
+    expect(buildWith(withEnv((dev) => (dev.pricing = { usdPerHour: { 'x9.huge': 1 } })))).toThrow(/environments\.dev\.pricing\.usdPerHour\.x9\.huge: .*/);
+    expect(buildWith(withEnv((dev) => (dev.pricing = { usdPerHour: { 'g5.xlarge': -1 } })))).toThrow(/environments\.dev\.pricing\.usdPerHour\.g5\.xlarge: Too small/);
+  });
+
   it('reports every bad key at once', () => {
     const run = buildWith(withEnv((dev) => {
       dev.lambda.memoryMiB = 64;

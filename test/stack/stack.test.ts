@@ -17,9 +17,9 @@ import {
   EXPORT_DATA_COLUMNS,
   EXPORT_PARTITION_COLUMNS,
   extractionProfile,
-  GPU_INSTANCE_TYPES,
   EnvironmentConfig,
   ExtractRuntimeConfigSchema,
+  GPU_INSTANCE_TYPES,
   JOBS_TABLE_KEYS,
   METRICS_NAMESPACE,
   WORKER_METRICS,
@@ -366,6 +366,8 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(userData).toContain('ECS_CLUSTER=');
       expect(userData).toContain(`ECS_CONTAINER_STOP_TIMEOUT=${WORKER_STOP_TIMEOUT_SECONDS}s`);
       expect(userData.includes('ECS_ENABLE_SPOT_INSTANCE_DRAINING=true')).toBe(config.gpu.spot);
+      // The host (one hop from IMDS) writes the instance type where the worker reads it to price its jobs.
+      expect(userData).toContain('/latest/meta-data/instance-type > /var/lib/longsight/models/.instance-type');
 
       const asg = s.json.Resources[id(s.stack.workers.autoScalingGroup)].Properties;
       expect(asg.MinSize).toBe('0');
@@ -438,6 +440,10 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
         stopTimeoutSeconds: 120,
         metrics: { namespace: METRICS_NAMESPACE, dimensions: { Stack: `Longsight-${envName}` } },
       });
+      // Each job is priced by the instance it ran on: the environment's table for its instance types.
+      expect(worker.pricing.instanceTypeFile).toBe('/models/.instance-type');
+      expect(Object.keys(worker.pricing.usdPerHour)).toEqual(config.gpu.instanceTypes);
+      for (const t of config.gpu.instanceTypes) expect(worker.pricing.usdPerHour[t]).toBe(config.pricing.usdPerHour[t] ?? GPU_INSTANCE_TYPES[t].onDemandUsdPerHour);
       // The model cache on the instance survives task restarts.
       expect(container.MountPoints).toEqual([{ ContainerPath: '/models', ReadOnly: false, SourceVolume: 'model-cache' }]);
     });
@@ -522,12 +528,10 @@ describe.each(ENV_NAMES)('environment %s', (envName) => {
       expect(JSON.stringify(puts[0].statement.Resource)).toContain(id(s.stack.videoBucket.bucket));
     });
 
-    it("export with the on-demand price of one GPU of the preferred instance type", () => {
+    it('exports every finished job (its cost from the pricing table the worker is given)', () => {
       const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
       const worker = WorkerConfigSchema.parse(JSON.parse(env[ENV.workerConfig] as string));
-      const spec = GPU_INSTANCE_TYPES[config.gpu.instanceTypes[0]];
-      expect(worker.export).toEqual({ enabled: true, usdPerGpuHour: spec.onDemandUsdPerHour / spec.gpus });
-      expect(worker.export.usdPerGpuHour).toBe(envName === 'dev' ? 1.006 : 1.861);
+      expect(worker.export).toEqual({ enabled: true });
     });
 
     it('may only read the DLQ (ReceiveMessage, and show what it read again): never delete or move its messages', () => {

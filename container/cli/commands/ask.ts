@@ -123,6 +123,6 @@ export async function askCommand(parentJobId: string, texts: string[], o: AskOpt
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
-    t.close();
+    await t.close();
   }
 }

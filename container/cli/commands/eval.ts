@@ -17,6 +17,8 @@ import { resolveDefaultModel, TEST_MODEL_NOTICE } from '../../local/model';
 import { loadPlanModel, type PlanModel } from '../../plan/model-dims';
 import { planMemory } from '../../plan/memory';
 import { CliError, EXIT } from '../exit-codes';
+import { longsightHome } from '../../local/home';
+import { callerDir } from '../caller-dir';
 
 const whole = (name: string, min: number, max: number) => (v: string) => {
   const n = Number(v);
@@ -61,11 +63,11 @@ function memoryPlanner(model: PlanModel | undefined, maxNewTokens: number): Memo
 }
 
 async function evalAction(o: EvalOptions, print: (s: string) => void): Promise<number> {
-  const from = (p: string) => resolve(process.env.INIT_CWD ?? process.cwd(), p);
+  const from = (p: string) => resolve(callerDir(), p);
   const bench = BENCHMARK_DEFINITIONS[o.benchmark];
   const settings = expandGrid(o.frames, o.rope ?? [], o.pooling ?? [], Boolean(o.timeAware));
   const results = from(o.results ?? defaultResultsFile(o.benchmark, '.'));
-  const cacheDir = resolve('.cache');
+  const cacheDir = longsightHome();
   // Locally the model is known up front (the planner's memory column needs it even when every answer is already in the results file).
   const model = o.stack ? undefined : await resolveDefaultModel({ model: o.model ? from(o.model) : undefined });
   const planModel: PlanModel | undefined = model ? loadPlanModel(model.dir) : o.model ? loadPlanModel(from(o.model)) : undefined;
@@ -105,7 +107,7 @@ async function evalAction(o: EvalOptions, print: (s: string) => void): Promise<n
 }
 
 function scoreAction(o: { benchmark: BenchmarkName; predictions: string; setting?: string; json?: boolean }, print: (s: string) => void): number {
-  const file = resolve(process.env.INIT_CWD ?? process.cwd(), o.predictions);
+  const file = resolve(callerDir(), o.predictions);
   if (!existsSync(file)) throw new CliError(`no such predictions file: ${file}`, EXIT.notFound);
   const bench = BENCHMARK_DEFINITIONS[o.benchmark];
   let predictions;

@@ -23,6 +23,7 @@ import { loadModelPackage } from '../../model/package-manifest';
 import { framesToPixels } from '../../runtime/preprocess';
 import { CliError, EXIT } from '../exit-codes';
 import { npyFloat32 } from '../npy';
+import { callerDir } from '../caller-dir';
 
 export interface FramesOptions {
   frames: number;
@@ -128,7 +129,7 @@ export function registerFramesCommand(program: Command, print: (s: string) => vo
     .option('--json', 'a JSON summary on stdout')
     .action(async (video: string, o: Record<string, unknown>) => {
       // `npm run … -- file.mp4` runs in the package root: paths are relative to where npm was called.
-      const from = (p: string) => resolve(process.env.INIT_CWD ?? process.cwd(), p);
+      const from = (p: string) => resolve(callerDir(), p);
       const opts = { frames: o.frames as number, out: o.out ? from(o.out as string) : undefined, model: o.model ? from(o.model as string) : undefined, format: o.format as FramesOptions['format'], json: Boolean(o.json) };
       // Progress on a terminal only (a pipe or a log file gets the summary alone).
       setExit(await framesCommand(from(video), opts, print, (s) => process.stderr.isTTY && process.stderr.write(`${s}\n`)));

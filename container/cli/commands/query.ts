@@ -16,6 +16,7 @@ import type { TargetOptions } from '../../local/targets';
 import { CliError, EXIT } from '../exit-codes';
 import { addTargetOptions, connect, type Connected } from '../target-options';
 import { noteTo } from './index-bucket';
+import { longsightHome } from '../../local/home';
 
 export interface QueryOptions extends TargetOptions {
   json?: boolean;
@@ -62,7 +63,7 @@ export async function queryCommand(sql: string, o: QueryOptions, print: (s: stri
   if (o.json && o.csv) throw new CliError('--json and --csv: choose one', EXIT.usage);
   const t = await connect(o);
   try {
-    const r = t.outputs ? await runOnAthena(t, sql, note) : await runLocally(t, sql, resolve(o.cacheDir ?? join('.cache', 'index')), note);
+    const r = t.outputs ? await runOnAthena(t, sql, note) : await runLocally(t, sql, resolve(o.cacheDir ?? join(longsightHome(), 'index')), note);
     print(o.json ? formatJsonLines(r) : o.csv ? formatCsv(r) : formatTable(r));
     return EXIT.ok;
   } catch (e) {

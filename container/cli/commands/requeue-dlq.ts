@@ -81,7 +81,7 @@ export async function requeueDlqCommand(o: RequeueOptions, print: (s: string) =>
   } finally {
     // Messages looked at but kept go back to the DLQ at once.
     await Promise.all(held.map((m) => t.clients.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: t.resources.dlqUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })).catch(() => undefined)));
-    t.close();
+    await t.close();
   }
   print(
     o.json
