@@ -131,6 +131,7 @@ export async function downloadVerified(repo: string, commit: string, f: RepoFile
  * the whole file, or the error that cut it short (the bytes written so far stay).
  */
 async function fetchRest(blob: Blob, have: number, partial: string, o: { onChunk(chunk: Buffer): void; rangeHonoured(): boolean }): Promise<undefined | 'range-ignored' | Error> {
+  const out = createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' });
   try {
     const web = have > 0 ? blob.slice(have).stream() : blob.stream();
     const body = Readable.fromWeb(web as import('node:stream/web').ReadableStream<Uint8Array>);
@@ -146,13 +147,17 @@ async function fetchRest(blob: Blob, have: number, partial: string, o: { onChunk
           yield chunk;
         }
       },
-      createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' }),
+      out,
     );
     return undefined;
   } catch (e) {
     if (e instanceof RangeIgnoredError) return 'range-ignored';
     // The client's web stream aborts with the failure's message (a string), not an Error.
     return e instanceof Error ? e : new Error(String(e));
+  } finally {
+    // A failed pipeline can settle while the file still has a write in flight: the bytes on disk
+    // are what the next run resumes from, so they are final before this returns.
+    if (!out.closed) await new Promise<void>((closed) => out.once('close', () => closed()));
   }
 }
 

@@ -367,17 +367,17 @@ describe('events', () => {
 
   test('a transient failure throws (Lambda retries); the retry succeeds and never mixes in the failed attempt', async () => {
     const up = await upload('h264Mp4', 'retry/a.mp4');
-    // Attempt 1 writes 6 PNG frames, then cannot send (no such queue): the invocation throws.
-    const broken = handlerWith({ config: config({ frames: 6, format: 'png' }), queueUrl: `${local.resources.queueUrl}-missing` });
+    // Attempt 1 writes 6 JPEG frames, then cannot send (no such queue): the invocation throws.
+    const broken = handlerWith({ config: config({ frames: 6, format: 'jpeg' }), queueUrl: `${local.resources.queueUrl}-missing` });
     await expect(broken(s3Event(up))).rejects.toThrow();
     const jobId = idOf(up, config({ frames: 6 }));
     const held = await jobItem(jobId);
     expect(held).toMatchObject({ status: 'QUEUED' });
     expect(held!.extractLease).toBeUndefined(); // released for the retry
     expect(held!.enqueuedAt).toBeUndefined();
-    // Attempt 2 (the retry, now JPEG frames: the same index profile, so the same job).
+    // Attempt 2 (the retry, now PNG frames: the same index profile, so the same job).
     const { manifest } = await expectQueued(single((await handlerWith({ config: config({ frames: 6 }) })(s3Event(up))).results), 6);
-    expect(manifest.frames.every((f) => f.key.endsWith('.jpg'))).toBe(true);
+    expect(manifest.frames.every((f) => f.key.endsWith('.png'))).toBe(true);
     expect(await keysUnder(framesPrefix(jobId))).toEqual([...manifest.frames.map((f) => f.key), `${framesPrefix(jobId)}manifest.json`].sort());
   });
 
