@@ -6,7 +6,8 @@
  * Every timed figure is the median of `--runs` (≥ 3) runs; each comparison alternates its two sides
  * in this one process and reports the ratio of the medians:
  *   1. vision frames/s and prefill tokens/s, each beside a GEMM rate measured interleaved with it on
- *      the same MatMul shapes (one SigLIP layer's, one decoder layer's at the prefill chunk);
+ *      the model's own MatMuls (every SigLIP layer's; every decoder layer's at the prefill chunk),
+ *      chained in one run as long as the model's;
  *   2. decode tokens/s: the host loop (one run per token, the KV cache in and out every step) vs the
  *      graph's loop (one run per answer), same prompt, same greedy tokens;
  *   3. the transfer ledger of a 64-frame job (measured; the planner's replay beside it);

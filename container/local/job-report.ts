@@ -30,7 +30,9 @@ export const LEGEND =
 /** The worker's part of a job: claim to answers written, and the stages inside it. */
 export function workerStages(job: Pick<JobItem, 'timings'>): string {
   const t = job.timings ?? {};
-  return `frames ${sec(t.frameLoadMs)} · vision ${sec(t.visionMs)} · prefill ${sec(t.prefillMs)} · decode ${sec(t.decodeMs)}`;
+  // A one-question job on the graph loop prefills and decodes in one run: one figure, said so.
+  const answer = !t.prefillMs && t.decodeMs ? `prefill + decode ${sec(t.decodeMs)} (one run)` : `prefill ${sec(t.prefillMs)} · decode ${sec(t.decodeMs)}`;
+  return `frames ${sec(t.frameLoadMs)} · vision ${sec(t.visionMs)} · ${answer}`;
 }
 
 /** extract → queue → worker (its stages): what the end-to-end time is made of. */

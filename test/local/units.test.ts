@@ -130,6 +130,13 @@ describe('a finished job, read at a glance', () => {
     cost: { seconds: 4.13, device: 'gpu', instanceType: 'g5.xlarge', usdPerHour: 1.006, usd: 0.001154 },
   });
 
+  it('says so when prefill and decode were one run (a one-question job on the graph loop)', () => {
+    const oneRun = { ...done, timings: { ...done.timings, prefillMs: 0, decodeMs: 29_300 } };
+    expect(formatJob(oneRun, [], 'a.mp4', { uploadStartedAt: NOW - 35_000 }).split('\n')[1]).toBe(
+      '   timings: extract 5.09 s · queue 0.85 s · worker 4.13 s (frames 0.24 s · vision 2.22 s · prefill + decode 29.3 s (one run))',
+    );
+  });
+
   it('leads with the end-to-end time, then where it went, then frames and their span, then the cost', () => {
     const text = formatJob(done, [], 'a.mp4', { uploadStartedAt: NOW - 35_000 });
     expect(text.split('\n')).toEqual([
