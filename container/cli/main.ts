@@ -13,8 +13,6 @@ import { LEGEND } from '../local/job-report';
 import { lastPulledModel } from '../local/model';
 import { runPipeline, UsageError } from '../local/pipeline';
 import { callerDir } from './caller-dir';
-
-export { callerDir };
 import { answersCommand } from './commands/answers';
 import { registerFramesCommand } from './commands/frames';
 import { askCommand } from './commands/ask';

@@ -8,24 +8,20 @@
  * A job is submitted as S3 sees it: the sidecar first, then the video; the job id follows from the
  * stored object (lib/contracts/job-id).
  */
-import { mkdirSync, type WriteStream } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { CopyObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../../lib/aws-clients';
-import { ENV, ExtractRuntimeConfigSchema, extractionProfile, INDEX_PROFILE_OUTPUT, jobIdFor, sidecarKeyFor, type AnswerItem, type JobItem, type SidecarInput, type WorkerConfigInput } from '../../lib/contracts';
+import { ExtractRuntimeConfigSchema, extractionProfile, INDEX_PROFILE_OUTPUT, jobIdFor, sidecarKeyFor, type AnswerItem, type JobItem, type SidecarInput } from '../../lib/contracts';
 import type { Logger } from '../../lib/log';
 import type { Periodic } from '../../lib/periodic';
 import type { ExtractHandler } from '../../lambda/extract-frames/handler';
 import { buildS3Event, type StoredObject } from '../../lambda/extract-frames/s3-event';
-import { applyEnv, provisionLongsight, startEmbeddedAws, type EmbeddedAws } from '../local/embedded-aws';
+import { applyEnv } from '../local/embedded-aws';
 import { answersOfJob, getJobs } from '../local/job-queries';
 import type { ResolvedModel } from '../local/model';
 import { startLocalReconciler } from '../local/reconciler';
 import { resolveTarget, type Resources } from '../local/targets';
-import { openRunLog } from '../local/pipeline';
+import { destroyClients, openRunLog, startServers, startWorkers, type Workers } from '../local/pipeline';
 import { uploadFile } from '../local/upload';
-import { spawnWorkers, stopWorkers, type WorkerProcess } from '../local/worker-processes';
 
 export interface EvalTarget {
   /** In words, for the log line: "local (1 worker)", "stack Longsight-prod". */
@@ -72,12 +68,6 @@ function queries(clients: AwsClients, r: Resources): Pick<EvalTarget, 'jobs' | '
   };
 }
 
-function destroyClients(clients: AwsClients): void {
-  clients.s3.destroy();
-  clients.sqs.destroy();
-  clients.ddb.destroy();
-}
-
 export interface LocalTargetOptions {
   model: ResolvedModel;
   workers: number;
@@ -90,32 +80,26 @@ export interface LocalTargetOptions {
   extractConcurrency?: number;
 }
 
-/** The local pipeline's parts, started for an eval (the same parts `longsight run` starts). */
+/** The local pipeline's parts, started for an eval (the same parts `longsight run` starts, by the same functions). */
 export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarget> {
   const visibility = 120;
-  const embedded: EmbeddedAws = await startEmbeddedAws();
-  const restoreEnv = applyEnv({ ...embedded.env, LONGSIGHT_LOG_LEVEL: process.env.LONGSIGHT_LOG_LEVEL ?? 'warn' });
-  const clients = createAwsClients();
-  let workers: WorkerProcess[] = [];
+  const servers = await startServers({ visibilityTimeoutSeconds: visibility });
   // The run's log file, as `longsight run` keeps it: info lines from the workers, the Lambda and the reconciler.
   const runLog = openRunLog(o.cacheDir, o.logFile);
+  let workers: Workers | undefined;
   let reconciler: Periodic | undefined;
   const stopAll = async () => {
     await reconciler?.stop();
-    await stopWorkers(workers, 20_000);
+    await workers?.stop();
     await runLog.close();
-    destroyClients(clients);
-    restoreEnv();
-    await embedded.stop();
+    await servers.stop();
   };
   try {
-    const r = await provisionLongsight(clients, {}, { visibilityTimeoutSeconds: visibility, maxReceiveCount: 3 });
-    workers = startWorkers(o, embedded.env, r, visibility, runLog.stream);
+    const { clients, resources: r } = servers;
+    const started = (workers = startWorkers(servers, o.model, { count: o.workers, visibilityTimeoutSeconds: visibility, home: o.cacheDir, runLog }));
     reconciler = startLocalReconciler(clients, r, visibility, runLog.log);
     const extract = localExtraction(clients, r, o, runLog.log);
     const upload = uploader(clients, r.bucket);
-    const exited = new Set<string>();
-    for (const w of workers) void w.exited.then(() => exited.add(w.id));
     return {
       description: `local (${o.workers} worker process${o.workers === 1 ? '' : 'es'}, CPU; logs ${o.logFile})`,
       ...queries(clients, r),
@@ -126,7 +110,7 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
         extract.enqueue(obj, jobId);
         return jobId;
       },
-      problem: () => (workers.length > 0 && exited.size === workers.length ? `every worker process exited: see ${o.logFile}` : undefined),
+      problem: () => (started.processes.length > 0 && started.exited.size === started.processes.length ? `every worker process exited: see ${o.logFile}` : undefined),
       async close() {
         await extract.drain();
         await stopAll();
@@ -136,31 +120,6 @@ export async function startLocalTarget(o: LocalTargetOptions): Promise<EvalTarge
     await stopAll();
     throw e;
   }
-}
-
-function startWorkers(o: LocalTargetOptions, sdkEnv: Record<string, string>, r: Resources, visibility: number, log: WriteStream): WorkerProcess[] {
-  mkdirSync(join(o.cacheDir, 'run'), { recursive: true });
-  const config: WorkerConfigInput = {
-    jobsPerWorker: 1,
-    waitTimeSeconds: 2,
-    visibilityTimeoutSeconds: visibility,
-    retryDelaySeconds: 5,
-    stopTimeoutSeconds: 15,
-    model: { dir: o.model.dir, executionProvider: 'cpu', threads: Math.max(1, Math.floor(availableParallelism() / o.workers)) },
-    health: { file: join(o.cacheDir, 'run', `health-eval-${process.pid}`), intervalSeconds: 5, maxAgeSeconds: 30 },
-    metrics: { enabled: false },
-  };
-  const env = {
-    ...sdkEnv,
-    [ENV.queueUrl]: r.queueUrl,
-    [ENV.dlqUrl]: r.dlqUrl,
-    [ENV.jobsTable]: r.jobsTable,
-    [ENV.answersTable]: r.answersTable,
-    [ENV.videoBucket]: r.bucket,
-    [ENV.workerConfig]: JSON.stringify(config),
-    [ENV.logLevel]: process.env.LONGSIGHT_LOG_LEVEL ?? 'info',
-  };
-  return spawnWorkers(o.workers, env, log).workers;
 }
 
 /**

@@ -227,7 +227,7 @@ export async function startServers(o: { stack?: string; endpoint?: string; regio
   };
 }
 
-function destroyClients(c: AwsClients): void {
+export function destroyClients(c: AwsClients): void {
   c.s3.destroy();
   c.sqs.destroy();
   c.ddb.destroy();
