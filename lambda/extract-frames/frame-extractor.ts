@@ -81,7 +81,19 @@ export function rotationFilters(rotation: 0 | 90 | 180 | 270): string[] {
  */
 export function pickExpression(pick: readonly number[], seek: number): string {
   const terms = ['isnan(prev_t)', ...pick.slice(1).map((t) => (t - seek).toFixed(6)).map((r) => `gte(t,${r})*lt(prev_t,${r})`)];
-  return `select='${terms.join('+')}'`;
+  return `select='${balancedSum(terms)}'`;
+}
+
+/**
+ * `a+b+c+…` as a balanced tree of parenthesised sums. ffmpeg's expression parser (libavutil/eval.c)
+ * nests at most 100 levels, and ffmpeg 5.1 refuses a flat chain of ~100 terms ("Error
+ * reinitializing filters! … Cannot allocate memory"); balanced, the nesting is log2(terms).
+ */
+export function balancedSum(terms: readonly string[]): string {
+  if (terms.length <= 2) return terms.join('+');
+  const half = terms.length >> 1;
+  const part = (xs: readonly string[]) => (xs.length === 1 ? xs[0] : `(${balancedSum(xs)})`);
+  return `${part(terms.slice(0, half))}+${part(terms.slice(half))}`;
 }
 
 /**

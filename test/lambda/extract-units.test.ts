@@ -9,7 +9,7 @@ import { keyframeSpacing, packetsToRead } from '../../lambda/extract-frames/keyf
 import { sniff } from '../../lambda/extract-frames/file-signature';
 import { parseProbe, rotationOf } from '../../lambda/extract-frames/probe';
 import { checkProbe, checkSize, formatDuration, PermanentInputError, reasonForProbeFailure } from '../../lambda/extract-frames/failure-reasons';
-import { contiguousRuns, decodeAllFrames, extractByPasses, extractFrames, ffmpegCommand, frameFilter, isTransientFfmpegError, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
+import { contiguousRuns, decodeAllFrames, extractByPasses, extractFrames, ffmpegCommand, frameFilter, isTransientFfmpegError, pickExpression, rotationFilters } from '../../lambda/extract-frames/frame-extractor';
 import { resolveBinaries } from '../../lambda/extract-frames/binaries';
 import { RECIPES, videoFiles } from '../support/videos';
 import { planJob } from '../../lambda/extract-frames/job-settings';
@@ -244,7 +244,7 @@ describe('ffmpeg command line', () => {
     // The sniffed container fixes the demuxer; a presigned URL may use only https over tls/tcp.
     expect(ffmpegCommand({ ...req, demuxer: 'mov', input: 'https://b.s3/x?sig' }, { seek: 1 }).join(' ')).toMatch(/-protocol_whitelist https,tls,tcp -rw_timeout 30000000 -f mov -ss 1\.000000 -i https:\/\/b\.s3\/x\?sig /);
     const pass = ffmpegCommand(req, { seek: 10, pick: [10, 10.5, 12.25], maxFrames: 3 });
-    expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000)',showinfo=checksum=0,scale,format=rgb24,transpose=clock");
+    expect(pass[pass.indexOf('-vf') + 1]).toBe("select='isnan(prev_t)+(gte(t,0.500000)*lt(prev_t,0.500000)+gte(t,2.250000)*lt(prev_t,2.250000))',showinfo=checksum=0,scale,format=rgb24,transpose=clock");
     expect(pass.slice(pass.indexOf('-frames:v'), pass.indexOf('-frames:v') + 2)).toEqual(['-frames:v', '3']);
     // From the start: no -ss at all.
     expect(ffmpegCommand(req, {})).not.toContain('-ss');
@@ -364,6 +364,20 @@ describe('seeks and passes decode the same frames', () => {
     // testsrc frames differ from one another, so equal bytes mean equal frames, not a constant picture.
     expect(new Set(seeks.frames.map((f) => f.data.toString('base64'))).size).toBe(12);
   }, 60_000);
+
+  test('one pass picks 256 frames: the select expression stays within ffmpeg\'s nesting limit', async () => {
+    // ffmpeg 5.1 refuses a flat sum of ~100 terms; a 256-sample pass (one vCPU, or a 2-core machine
+    // at 512 frames) must still parse, and keep exactly the planned frames.
+    const file = (await videoFiles({ longGop10minMp4: RECIPES.longGop10minMp4 })).longGop10minMp4; // 6000 frames at 10 fps
+    const req = { ffmpeg: resolveBinaries().ffmpeg, input: file, streamIndex: 0, rotation: 0 as const, width: 160, height: 120, size: 16, format: 'png' as const, jpegQuality: 95 };
+    const samples = planSamples({ durationSeconds: 600, frameCount: 6000, frameRate: 10 }, 256);
+    const r = await extractByPasses({ ...req, samples, segments: 1 });
+    expect(r.missing).toEqual([]);
+    expect(r.frames.map((f) => Math.round(f.timestamp * 10))).toEqual(linspaceIndices(6000, 256));
+    // Nesting grows as log2 of the terms, not with their number.
+    const depth = (e: string) => [...e].reduce((acc, c) => ({ d: acc.d + (c === '(' ? 1 : c === ')' ? -1 : 0), max: Math.max(acc.max, acc.d + (c === '(' ? 1 : 0)) }), { d: 0, max: 0 }).max;
+    expect(depth(pickExpression(samples.map((p) => p.seek), 0))).toBeLessThanOrEqual(10);
+  }, 120_000);
 
   test('a pass past the end of the stream reports the samples it did not reach', async () => {
     const file = (await videoFiles({ h264Mp4: RECIPES.h264Mp4 })).h264Mp4;
