@@ -46,6 +46,11 @@ export interface StrategyInput {
   keyframeSeconds?: number;
   /** Processes at once (the vCPUs). */
   cores: number;
+  /**
+   * Seconds decoded ahead of every seek where the container's seeks are not exact (MPEG-TS/PS,
+   * seek-accuracy.ts); Infinity: only decoding from the start is safe.
+   */
+  seekLeadSeconds?: number;
 }
 
 export type Strategy =
@@ -75,14 +80,18 @@ export function estimateCosts(input: StrategyInput, costs = MEASURED_COSTS): Cos
   const picked = linspaceIndices(frames, Math.min(input.n, frames));
   const span = picked[picked.length - 1] - picked[0] + 1;
   const runs = Math.max(1, Math.min(input.cores, picked.length));
-  const seekMs = picked.length * (seekFixedMs + decodeMs * (gop / 2 + 1));
-  const passMs = runs * (seekFixedMs + decodeMs * (gop / 2)) + decodeMs * span;
+  // A lead (inexact seeks) is decoded by every seek and every run, up to the frames before it.
+  const lead = Math.min(frames, (input.seekLeadSeconds ?? 0) * fps);
+  const seekMs = picked.length * (seekFixedMs + decodeMs * (gop / 2 + 1 + lead));
+  const passMs = runs * (seekFixedMs + decodeMs * (gop / 2 + lead)) + decodeMs * span;
   return { seekMs, passMs, sampleSpacingFrames: frames / picked.length, keyframeIntervalFrames: gop };
 }
 
 export function chooseStrategy(input: StrategyInput, costs = MEASURED_COSTS): Strategy {
   if (input.frameCount !== undefined && input.frameCount <= input.n) return { mode: 'all' };
   const estimate = estimateCosts(input, costs);
+  // Inexact seeks and no known keyframe interval: one pass from the start is the only exact way.
+  if (input.seekLeadSeconds === Infinity) return { mode: 'pass', segments: 1, estimate };
   if (estimate.passMs < estimate.seekMs) return { mode: 'pass', segments: Math.max(1, Math.min(input.cores, input.n)), estimate };
   return { mode: 'seek', estimate };
 }

@@ -44,6 +44,11 @@ export interface FrameRequest {
   threads?: number;
   /** The demuxer the container was sniffed as (input-restrictions.ts); absent: ffmpeg probes. */
   demuxer?: string;
+  /**
+   * Seconds to start decoding ahead of each seek (seek-accuracy.ts): 0 (default) where the
+   * container's seeks land on the keyframe before the time; Infinity decodes from the start.
+   */
+  seekLeadSeconds?: number;
 }
 
 /** What one ffmpeg process decodes. */
@@ -75,13 +80,27 @@ export function rotationFilters(rotation: 0 | 90 | 180 | 270): string[] {
 
 /**
  * `select` keeping the first frame at or after each time. Times are relative to the seek (ffmpeg
- * starts the timestamps at 0 there); the first pick is the seek itself, so the first frame out of
- * the seek is kept (prev_t is NaN for it), then a frame is kept when a pick time lies in
- * (previous frame's time, its time].
+ * starts the timestamps at 0 there). When the first pick is the seek itself, the first frame out
+ * of the seek is kept (prev_t is NaN for it); a later first pick (a seek with a lead) keeps the
+ * first frame at or after it. Then a frame is kept when a pick time lies in (previous frame's
+ * time, its time].
  */
 export function pickExpression(pick: readonly number[], seek: number): string {
-  const terms = ['isnan(prev_t)', ...pick.slice(1).map((t) => (t - seek).toFixed(6)).map((r) => `gte(t,${r})*lt(prev_t,${r})`)];
+  const rel = pick.map((t) => t - seek);
+  const first = rel[0] <= 0 ? 'isnan(prev_t)' : `gte(t,${rel[0].toFixed(6)})*(isnan(prev_t)+lt(prev_t,${rel[0].toFixed(6)}))`;
+  const terms = [first, ...rel.slice(1).map((r) => r.toFixed(6)).map((r) => `gte(t,${r})*lt(prev_t,${r})`)];
   return `select='${balancedSum(terms)}'`;
+}
+
+/**
+ * Where the demuxer seeks for `window` and which frames are kept: with a lead (a container whose
+ * seeks are not exact, seek-accuracy.ts) the seek moves back by the lead (to the start for
+ * Infinity) and the window's own seek time becomes its first pick.
+ */
+export function seekWindow(window: DecodeWindow, leadSeconds = 0): DecodeWindow {
+  if (window.seek === undefined || !(leadSeconds > 0)) return window;
+  const seek = Number.isFinite(leadSeconds) ? Math.max(0, window.seek - leadSeconds) : 0;
+  return { ...window, seek, pick: window.pick ?? [window.seek] };
 }
 
 /**
@@ -104,13 +123,15 @@ export function balancedSum(terms: readonly string[]): string {
  * every decoded frame is converted (twice the CPU of a seek; the same bytes).
  */
 export function frameFilter(rotation: 0 | 90 | 180 | 270, window: DecodeWindow = {}): string {
-  const pick = window.pick && window.pick.length > 1 ? [pickExpression(window.pick, window.seek ?? 0)] : [];
+  const p = window.pick;
+  const pick = p && (p.length > 1 || p[0] > (window.seek ?? 0)) ? [pickExpression(p, window.seek ?? 0)] : [];
   // checksum=0: showinfo would otherwise checksum every plane of every frame it reports.
   return [...pick, 'showinfo=checksum=0', 'scale', 'format=rgb24', ...rotationFilters(rotation)].join(',');
 }
 
 /** ffmpeg's command line for one window of `req`: raw rgb24 frames on stdout, showinfo on stderr. */
-export function ffmpegCommand(req: FrameRequest, window: DecodeWindow): string[] {
+export function ffmpegCommand(req: FrameRequest, asked: DecodeWindow): string[] {
+  const window = seekWindow(asked, req.seekLeadSeconds);
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate', '-threads', String(req.threads ?? 1)];
   // Only the job's own input's protocols, and the demuxer the upload was sniffed as (untrusted input).
   args.push(...inputArgs(req.input, req.demuxer));
@@ -232,7 +253,7 @@ export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFr
   if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding${where}`);
   if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
   // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
-  const offset = window.seek ?? 0;
+  const offset = seekWindow(window, req.seekLeadSeconds).seek ?? 0;
   const times = [...r.stderr.matchAll(new RegExp(PTS_TIME, 'g'))].map((m) => Math.max(0, offset + Number(m[1])));
   return { times, frames: assembler.count, code: r.code, stderr: r.stderr };
 }

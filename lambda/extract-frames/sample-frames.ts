@@ -12,6 +12,7 @@ import { decodeAllFrames, extractByPasses, extractFrames, type EncodedFrame, typ
 import { dropDuplicateFrames, linspaceIndices, planSamples } from './frame-sampler';
 import { chooseStrategy, type Strategy } from './extraction-strategy';
 import { packetsToRead, probeKeyframeSpacing } from './keyframes';
+import { seekLeadSeconds } from './seek-accuracy';
 import type { VideoStreamInfo } from './probe';
 
 export interface SampleFramesOptions {
@@ -59,8 +60,10 @@ export async function sampleFrames(o: SampleFramesOptions): Promise<SampledFrame
   const needsChoice = !(v.frameCount !== undefined && v.frameCount <= o.frames);
   const spacing = needsChoice ? await probeKeyframeSpacing(o.ffprobe, o.input, v.index, packetsToRead(v.frameRate), o.demuxer) : undefined;
   const keyframeSeconds = spacing?.seconds ?? spacing?.atLeastSeconds;
-  const strategy = chooseStrategy({ n: o.frames, frameCount: v.frameCount, frameCountExact: v.frameCountExact, durationSeconds: o.durationSeconds, frameRate: v.frameRate, width: v.displayWidth, height: v.displayHeight, keyframeSeconds, cores });
-  o.log?.info('sampling frames', { requested: o.frames, frameCount: v.frameCount, keyframeSeconds, cores, ...strategyFields(strategy) });
+  // MPEG-TS/PS seeks land past the keyframe: decode from further back (seek-accuracy.ts).
+  request.seekLeadSeconds = seekLeadSeconds(o.demuxer, spacing?.seconds);
+  const strategy = chooseStrategy({ n: o.frames, frameCount: v.frameCount, frameCountExact: v.frameCountExact, durationSeconds: o.durationSeconds, frameRate: v.frameRate, width: v.displayWidth, height: v.displayHeight, keyframeSeconds, cores, seekLeadSeconds: request.seekLeadSeconds });
+  o.log?.info('sampling frames', { requested: o.frames, frameCount: v.frameCount, keyframeSeconds, cores, ...(request.seekLeadSeconds ? { seekLeadSeconds: Number.isFinite(request.seekLeadSeconds) ? +request.seekLeadSeconds.toFixed(2) : 'from the start' } : {}), ...strategyFields(strategy) });
 
   const samples = (frameCount = v.frameCount) => planSamples({ durationSeconds: o.durationSeconds, frameCount, frameRate: v.frameRate }, o.frames);
   const common = { ...request, concurrency: cores, onProgress: o.onProgress };

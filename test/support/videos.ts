@@ -55,6 +55,8 @@ export const RECIPES = {
   mandel640x360Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('mandelbrot=size=640x360:rate=5'), '-t', '1', ...x264(5)] },
   testsrc1280x720Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc2=size=1280x720:rate=5:duration=1'), ...x264(5)] },
   testsrc1920x1080Mp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc2=size=1920x1080:rate=5:duration=1'), ...x264(5)] },
+  /** 30 s, one keyframe every 10 s, in MPEG-TS (no index: seeks bisect by timestamps), starting at 1.4 s as broadcast captures do. */
+  longGopTs: { kind: 'ffmpeg', ext: '.ts', args: [...lavfi('testsrc=size=160x120:rate=25:duration=30'), ...x264(250), '-f', 'mpegts'] },
   oneFrameMp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('testsrc=size=320x240:rate=25'), '-frames:v', '1', ...x264(1)] },
   audioOnlyMp4: { kind: 'ffmpeg', ext: '.mp4', args: [...lavfi('sine=frequency=440:duration=2'), '-c:a', 'aac', '-b:a', '64k'] },
   pngImage: { kind: 'ffmpeg', ext: '.png', args: [...lavfi('testsrc=size=320x240:rate=1'), '-frames:v', '1', '-c:v', 'png'] },
@@ -81,6 +83,9 @@ export const DERIVED = {
    * its expectation from what ffprobe and ffmpeg's own autorotate say, not from this tag.
    */
   rotated90Mp4: { kind: 'remux', ext: '.mp4', of: RECIPES.halves320x240Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
+  /** The same stream in MPEG-PS (no index either) and in MP4 (an index: exact seeks). */
+  longGopPs: { kind: 'remux', ext: '.mpg', of: RECIPES.longGopTs, args: ['-c', 'copy', '-f', 'mpeg'] },
+  longGopMp4: { kind: 'remux', ext: '.mp4', of: RECIPES.longGopTs, args: ['-c', 'copy'] },
   /** Detailed 640x360 frames stored with a rotation: displayed as a 360x640 portrait. */
   rotatedMandelMp4: { kind: 'remux', ext: '.mp4', of: RECIPES.mandel640x360Mp4, args: ['-c', 'copy', '-metadata:s:v:0', 'rotate=90'] },
 } satisfies Record<string, Recipe>;

@@ -19,6 +19,7 @@ import { sniff, SNIFF_BYTES } from '../../../lambda/extract-frames/file-signatur
 import { manifestTimestamp } from '../../../lambda/extract-frames/frame-store';
 import { ProbeFailure, probeVideo } from '../../../lambda/extract-frames/probe';
 import { sampleFrames } from '../../../lambda/extract-frames/sample-frames';
+import { demuxerFor } from '../../../lambda/extract-frames/input-restrictions';
 import { loadModelPackage } from '../../model/package-manifest';
 import { framesToPixels } from '../../runtime/preprocess';
 import { CliError, EXIT } from '../exit-codes';
@@ -70,9 +71,12 @@ export async function framesCommand(video: string, o: FramesOptions, print: (s: 
     const head = readHead(file);
     const signature = sniff(head);
     checkSignature(signature);
+    // As the Lambda: the demuxer fixed to what the bytes are (input-restrictions.ts), which also
+    // tells whether seeks in this container are exact (seek-accuracy.ts).
+    const demuxer = demuxerFor(signature.kind);
     let probe;
     try {
-      probe = await probeVideo(ffprobe, file);
+      probe = await probeVideo(ffprobe, file, { demuxer });
     } catch (e) {
       if (e instanceof ProbeFailure) throw new PermanentInputError(reasonForProbeFailure(e.stderr, signature, head));
       throw e;
@@ -83,6 +87,7 @@ export async function framesCommand(video: string, o: FramesOptions, print: (s: 
       ffmpeg,
       ffprobe,
       input: file,
+      demuxer,
       video: probe.video!,
       durationSeconds,
       frames: o.frames,
