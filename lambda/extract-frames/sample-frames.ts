@@ -44,6 +44,12 @@ export interface SampledFrames {
 export async function sampleFrames(o: SampleFramesOptions): Promise<SampledFrames> {
   const v = o.video;
   const cores = o.concurrency ?? (os.availableParallelism?.() ?? os.cpus().length);
+  // The keyframe interval decides what a seek costs; only needed when there is a choice to make.
+  const needsChoice = !(v.frameCount !== undefined && v.frameCount <= o.frames);
+  const spacing = needsChoice ? await probeKeyframeSpacing(o.ffprobe, o.input, v.index, packetsToRead(v.frameRate), o.demuxer) : undefined;
+  const keyframeSeconds = spacing?.seconds ?? spacing?.atLeastSeconds;
+  // MPEG-TS/PS seeks land past the keyframe: those decode from further back (seek-accuracy.ts).
+  const lead = seekLeadSeconds(o.demuxer, spacing?.seconds);
   const request: FrameRequest = {
     ffmpeg: o.ffmpeg,
     input: o.input,
@@ -55,15 +61,10 @@ export async function sampleFrames(o: SampleFramesOptions): Promise<SampledFrame
     format: o.extraction.format,
     jpegQuality: o.extraction.jpegQuality,
     demuxer: o.demuxer,
+    seekLeadSeconds: lead,
   };
-  // The keyframe interval decides what a seek costs; only needed when there is a choice to make.
-  const needsChoice = !(v.frameCount !== undefined && v.frameCount <= o.frames);
-  const spacing = needsChoice ? await probeKeyframeSpacing(o.ffprobe, o.input, v.index, packetsToRead(v.frameRate), o.demuxer) : undefined;
-  const keyframeSeconds = spacing?.seconds ?? spacing?.atLeastSeconds;
-  // MPEG-TS/PS seeks land past the keyframe: decode from further back (seek-accuracy.ts).
-  request.seekLeadSeconds = seekLeadSeconds(o.demuxer, spacing?.seconds);
-  const strategy = chooseStrategy({ n: o.frames, frameCount: v.frameCount, frameCountExact: v.frameCountExact, durationSeconds: o.durationSeconds, frameRate: v.frameRate, width: v.displayWidth, height: v.displayHeight, keyframeSeconds, cores, seekLeadSeconds: request.seekLeadSeconds });
-  o.log?.info('sampling frames', { requested: o.frames, frameCount: v.frameCount, keyframeSeconds, cores, ...(request.seekLeadSeconds ? { seekLeadSeconds: Number.isFinite(request.seekLeadSeconds) ? +request.seekLeadSeconds.toFixed(2) : 'from the start' } : {}), ...strategyFields(strategy) });
+  const strategy = chooseStrategy({ n: o.frames, frameCount: v.frameCount, frameCountExact: v.frameCountExact, durationSeconds: o.durationSeconds, frameRate: v.frameRate, width: v.displayWidth, height: v.displayHeight, keyframeSeconds, cores, seekLeadSeconds: lead });
+  o.log?.info('sampling frames', { requested: o.frames, frameCount: v.frameCount, keyframeSeconds, cores, ...(lead ? { seekLeadSeconds: Number.isFinite(lead) ? +lead.toFixed(2) : 'from the start' } : {}), ...strategyFields(strategy) });
 
   const samples = (frameCount = v.frameCount) => planSamples({ durationSeconds: o.durationSeconds, frameCount, frameRate: v.frameRate }, o.frames);
   const common = { ...request, concurrency: cores, onProgress: o.onProgress };
@@ -74,7 +75,9 @@ export async function sampleFrames(o: SampleFramesOptions): Promise<SampledFrame
   if (extracted.overflowFrames !== undefined) {
     // The container's frame count (an estimate) was far too low: sample the whole video by seeking.
     o.log?.warn('the stream has far more frames than the container states: sampling by seeking', { stated: v.frameCount, decoded: extracted.overflowFrames });
-    extracted = await extractFrames({ ...common, samples: samples(extracted.overflowFrames) });
+    const all = samples(extracted.overflowFrames);
+    // Where seeks are inexact and the keyframe interval unknown, one pass from the start instead.
+    extracted = Number.isFinite(lead) ? await extractFrames({ ...common, samples: all }) : await extractByPasses({ ...common, samples: all, segments: 1 });
   }
 
   const frames = dropDuplicateFrames(extracted.frames);
