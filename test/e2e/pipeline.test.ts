@@ -95,18 +95,18 @@ test('several videos at once, two workers: every job DONE with its answers in Dy
 });
 
 test('stopped midway (Ctrl-C): says what it stopped and what it kept; the finished job is in the local history', async () => {
-  // Six uploads, extracted two at a time: when the first job is printed, most are not extracted yet.
+  // Six uploads, extracted one at a time, and the stop requested as the first finished job is
+  // printed (in the write itself, not by polling the output): by then the later uploads are still
+  // waiting for extraction, each of which takes several ffmpeg/ffprobe runs.
   const base: Recipe = { kind: 'ffmpeg', ext: '.mp4', args: ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p'] };
   const files: string[] = [];
   for (let i = 0; i < 6; i++) files.push(await videoFile({ kind: 'remux', ext: '.mp4', of: base, args: ['-c', 'copy', '-metadata', `title=stop-${i}`] }));
-  const out = captureStream();
-  const err = captureStream();
   const stop = new AbortController();
-  // Stop once the first job is printed.
-  const watcher = setInterval(() => {
-    if (out.text().includes('✔')) stop.abort();
-  }, 50);
-  const r = await runPipeline({ videos: files, workers: 1, frames: 2, maxNewTokens: 2, questions: ['What is shown?'], out, err, timeoutSeconds: 300, signal: stop.signal }).finally(() => clearInterval(watcher));
+  const out = captureStream((text) => {
+    if (text.includes('✔')) stop.abort();
+  });
+  const err = captureStream();
+  const r = await runPipeline({ videos: files, workers: 1, frames: 2, maxNewTokens: 2, questions: ['What is shown?'], out, err, timeoutSeconds: 300, signal: stop.signal, extractConcurrency: 1 });
   expect(r.exitCode).toBe(1);
   const done = r.jobs.filter((j) => j.status === 'DONE');
   expect(done.length).toBeGreaterThanOrEqual(1);
