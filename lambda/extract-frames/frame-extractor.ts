@@ -131,7 +131,11 @@ export function frameFilter(rotation: 0 | 90 | 180 | 270, window: DecodeWindow =
 
 /** ffmpeg's command line for one window of `req`: raw rgb24 frames on stdout, showinfo on stderr. */
 export function ffmpegCommand(req: FrameRequest, asked: DecodeWindow): string[] {
-  const window = seekWindow(asked, req.seekLeadSeconds);
+  return commandFor(req, seekWindow(asked, req.seekLeadSeconds));
+}
+
+/** The command line for a window whose seek is where the demuxer goes (the lead already applied). */
+function commandFor(req: FrameRequest, window: DecodeWindow): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-v', 'info', '-noautorotate', '-threads', String(req.threads ?? 1)];
   // Only the job's own input's protocols, and the demuxer the upload was sniffed as (untrusted input).
   args.push(...inputArgs(req.input, req.demuxer));
@@ -243,7 +247,9 @@ export interface WindowResult {
  */
 export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFrame: (rgb: Buffer, n: number) => void, timeoutMs = 600_000): Promise<WindowResult> {
   const assembler = new FrameAssembler(req.width * req.height * 3, onFrame);
-  const r = await runProcess(req.ffmpeg, ffmpegCommand(req, window), {
+  // The demuxer's seek: the command seeks there and the timestamps count from there.
+  const planned = seekWindow(window, req.seekLeadSeconds);
+  const r = await runProcess(req.ffmpeg, commandFor(req, planned), {
     timeoutMs,
     // showinfo writes one line (~400 chars) per kept frame: keep them all.
     maxStderrChars: 1024 * 1024 + 600 * (window.maxFrames ?? window.pick?.length ?? 4096),
@@ -253,7 +259,7 @@ export async function decodeWindow(req: FrameRequest, window: DecodeWindow, onFr
   if (r.timedOut) throw new TransientMediaError(`ffmpeg timed out after ${timeoutMs} ms decoding${where}`);
   if (r.code !== 0 && isTransientFfmpegError(r.stderr)) throw new TransientMediaError(`ffmpeg could not read the video: ${lastLines(r.stderr)}`);
   // Timestamps after an input seek start at 0 at the seek point (ffmpeg subtracts start time and -ss).
-  const offset = seekWindow(window, req.seekLeadSeconds).seek ?? 0;
+  const offset = planned.seek ?? 0;
   const times = [...r.stderr.matchAll(new RegExp(PTS_TIME, 'g'))].map((m) => Math.max(0, offset + Number(m[1])));
   return { times, frames: assembler.count, code: r.code, stderr: r.stderr };
 }
